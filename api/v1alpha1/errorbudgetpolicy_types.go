@@ -1,0 +1,238 @@
+/*
+Copyright 2026.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package v1alpha1
+
+import (
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+)
+
+// PolicyMode says whether a policy enforces freezes or only reports them.
+// +kubebuilder:validation:Enum=Enforce;DryRun
+type PolicyMode string
+
+const (
+	// ModeEnforce denies gated releases during a freeze.
+	ModeEnforce PolicyMode = "Enforce"
+	// ModeDryRun admits them with a warning, an Event and a would-deny metric.
+	ModeDryRun PolicyMode = "DryRun"
+)
+
+// RuleAction is what a firing rule does.
+// +kubebuilder:validation:Enum=Freeze;Warn
+type RuleAction string
+
+const (
+	// ActionFreeze freezes releases while the rule fires.
+	ActionFreeze RuleAction = "Freeze"
+	// ActionWarn only reports the rule in status and metrics.
+	ActionWarn RuleAction = "Warn"
+)
+
+// MissingDataAction is what a rule does once its data has been missing for staleHold.
+// +kubebuilder:validation:Enum=Release;Hold
+type MissingDataAction string
+
+const (
+	// MissingDataRelease stops counting a rule without data as firing.
+	MissingDataRelease MissingDataAction = "Release"
+	// MissingDataHold keeps the last decision of a rule without data until data returns.
+	MissingDataHold MissingDataAction = "Hold"
+)
+
+// DefaultPolicyName is the policy SLOs without a policyRef use when it exists.
+const DefaultPolicyName = "default"
+
+// BuiltInPolicyName is reported in SLO status when no ErrorBudgetPolicy applies.
+const BuiltInPolicyName = "built-in"
+
+// ErrorBudgetPolicySpec says when to freeze, for how long, and who may still release.
+type ErrorBudgetPolicySpec struct {
+	// Mode: Enforce denies gated releases during a freeze; DryRun admits them
+	// with a warning.
+	// +kubebuilder:default=Enforce
+	// +optional
+	Mode PolicyMode `json:"mode,omitempty"`
+
+	// Rules are evaluated together: a rule fires when its condition holds (for
+	// burn rules: over both of its windows); the SLO freezes while any Freeze rule fires.
+	// +listType=map
+	// +listMapKey=name
+	// +kubebuilder:validation:MinItems=1
+	// +kubebuilder:validation:MaxItems=16
+	// +required
+	Rules []PolicyRule `json:"rules"`
+
+	// Freeze says how long freezes hold and when they lift.
+	// +optional
+	Freeze FreezeSettings `json:"freeze,omitempty,omitzero"`
+
+	// ExemptReleaseClasses are the release classes (pod template annotation
+	// budgetgate.dev/release-class) that may release during a freeze, if the
+	// requester may "release-during-freeze" servicelevelobjectives in the namespace.
+	// +kubebuilder:default={hotfix,security}
+	// +listType=set
+	// +kubebuilder:validation:MaxItems=16
+	// +kubebuilder:validation:items:MaxLength=63
+	// +optional
+	ExemptReleaseClasses []string `json:"exemptReleaseClasses,omitempty"`
+
+	// OnMissingData is what a rule without data does after staleHold: Release
+	// (stop counting it as firing) or Hold (keep its last decision).
+	// +kubebuilder:default=Release
+	// +optional
+	OnMissingData MissingDataAction `json:"onMissingData,omitempty"`
+
+	// StaleHold is how long a rule without data keeps its last decision.
+	// +kubebuilder:default="30m"
+	// +optional
+	StaleHold Duration `json:"staleHold,omitempty"`
+
+	// MinEvents: a window with fewer events than this has no data (low-traffic
+	// guard). 0 disables the guard.
+	// +kubebuilder:validation:Minimum=0
+	// +optional
+	MinEvents int64 `json:"minEvents,omitempty"`
+
+	// MaxExceptionDuration bounds how far in the future a FreezeException may expire.
+	// +kubebuilder:default="24h"
+	// +optional
+	MaxExceptionDuration Duration `json:"maxExceptionDuration,omitempty"`
+}
+
+// PolicyRule is one rule: exactly one of burnRate and budgetRemainingBelow.
+// +kubebuilder:validation:XValidation:rule="has(self.burnRate) != has(self.budgetRemainingBelow)",message="a rule has exactly one of burnRate or budgetRemainingBelow"
+type PolicyRule struct {
+	// Name identifies the rule in status, messages and metrics.
+	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`
+	// +kubebuilder:validation:MaxLength=63
+	// +required
+	Name string `json:"name"`
+
+	// BurnRate fires when the burn rate is at or above the threshold over both windows.
+	// +optional
+	BurnRate *BurnRateCondition `json:"burnRate,omitempty"`
+
+	// BudgetRemainingBelow fires when the remaining fraction of the error budget
+	// is at or below this value; "0" means the budget is exhausted.
+	// +optional
+	BudgetRemainingBelow *Decimal `json:"budgetRemainingBelow,omitempty"`
+
+	// Action: Freeze or Warn.
+	// +kubebuilder:default=Freeze
+	// +optional
+	Action RuleAction `json:"action,omitempty"`
+}
+
+// BurnRateCondition is a multi-window burn-rate condition. The threshold is
+// either an explicit factor or a share of the budget, which budgetgate scales to
+// the SLO window (budgetPercent × SLO window ÷ longWindow): 2% over 1h is 14.4x
+// for a 30d SLO and 3.36x for a 7d one.
+// +kubebuilder:validation:XValidation:rule="has(self.factor) != has(self.budgetPercent)",message="set exactly one of factor or budgetPercent"
+// +kubebuilder:validation:XValidation:rule="int(self.shortWindow.substring(0, self.shortWindow.size() - (self.shortWindow.endsWith('ms') ? 2 : 1))) * (self.shortWindow.endsWith('ms') ? 1 : self.shortWindow.endsWith('s') ? 1000 : self.shortWindow.endsWith('m') ? 60000 : self.shortWindow.endsWith('h') ? 3600000 : self.shortWindow.endsWith('d') ? 86400000 : self.shortWindow.endsWith('w') ? 604800000 : 31536000000) < int(self.longWindow.substring(0, self.longWindow.size() - (self.longWindow.endsWith('ms') ? 2 : 1))) * (self.longWindow.endsWith('ms') ? 1 : self.longWindow.endsWith('s') ? 1000 : self.longWindow.endsWith('m') ? 60000 : self.longWindow.endsWith('h') ? 3600000 : self.longWindow.endsWith('d') ? 86400000 : self.longWindow.endsWith('w') ? 604800000 : 31536000000)",message="shortWindow must be shorter than longWindow"
+type BurnRateCondition struct {
+	// LongWindow, e.g. "1h".
+	// +required
+	LongWindow Duration `json:"longWindow"`
+	// ShortWindow, e.g. "5m"; it makes the rule stop firing soon after the burn stops.
+	// +required
+	ShortWindow Duration `json:"shortWindow"`
+	// Factor is the burn-rate threshold, e.g. "14.4".
+	// +kubebuilder:validation:XValidation:rule="double(self) > 0.0",message="factor must be positive"
+	// +optional
+	Factor *Decimal `json:"factor,omitempty"`
+	// BudgetPercent is the percentage of the whole budget that burning at the
+	// threshold for longWindow consumes, e.g. "2".
+	// +kubebuilder:validation:XValidation:rule="double(self) > 0.0 && double(self) <= 100.0",message="budgetPercent must be in (0, 100]"
+	// +optional
+	BudgetPercent *Decimal `json:"budgetPercent,omitempty"`
+}
+
+// FreezeSettings say how long freezes hold and when they lift.
+type FreezeSettings struct {
+	// MinDuration: a freeze holds at least this long, and a burn freeze lifts
+	// only when no Freeze rule has fired for this long.
+	// +kubebuilder:default="1h"
+	// +optional
+	MinDuration Duration `json:"minDuration,omitempty"`
+	// ReleaseWhen is the hysteresis of budget freezes.
+	// +optional
+	ReleaseWhen ReleaseWhen `json:"releaseWhen,omitempty,omitzero"`
+}
+
+// ReleaseWhen is the hysteresis of budget freezes.
+type ReleaseWhen struct {
+	// BudgetRemainingAbove: a freeze held by a budgetRemainingBelow rule lifts
+	// only once the remaining budget fraction is above this margin.
+	// +kubebuilder:default="0"
+	// +optional
+	BudgetRemainingAbove Decimal `json:"budgetRemainingAbove,omitempty"`
+}
+
+// ErrorBudgetPolicyStatus reports whether the policy is valid and who uses it.
+type ErrorBudgetPolicyStatus struct {
+	// ObservedGeneration is the generation last validated.
+	// +optional
+	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
+	// Conditions: Valid.
+	// +listType=map
+	// +listMapKey=type
+	// +optional
+	Conditions []metav1.Condition `json:"conditions,omitempty"`
+	// ServiceLevelObjectives counts the SLOs using this policy.
+	// +optional
+	ServiceLevelObjectives int32 `json:"serviceLevelObjectives,omitempty"`
+}
+
+// +kubebuilder:object:root=true
+// +kubebuilder:subresource:status
+// +kubebuilder:resource:scope=Cluster,shortName=ebp,categories=budgetgate
+// +kubebuilder:printcolumn:name="Mode",type=string,JSONPath=`.spec.mode`
+// +kubebuilder:printcolumn:name="Valid",type=string,JSONPath=`.status.conditions[?(@.type=="Valid")].status`
+// +kubebuilder:printcolumn:name="SLOs",type=integer,JSONPath=`.status.serviceLevelObjectives`
+// +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
+
+// ErrorBudgetPolicy says when SLOs freeze releases and who may still release.
+type ErrorBudgetPolicy struct {
+	metav1.TypeMeta `json:",inline"`
+
+	// +optional
+	metav1.ObjectMeta `json:"metadata,omitzero"`
+
+	// +required
+	Spec ErrorBudgetPolicySpec `json:"spec"`
+
+	// +optional
+	Status ErrorBudgetPolicyStatus `json:"status,omitzero"`
+}
+
+// +kubebuilder:object:root=true
+
+// ErrorBudgetPolicyList contains a list of ErrorBudgetPolicy.
+type ErrorBudgetPolicyList struct {
+	metav1.TypeMeta `json:",inline"`
+	// +optional
+	metav1.ListMeta `json:"metadata,omitzero"`
+	Items           []ErrorBudgetPolicy `json:"items"`
+}
+
+func init() {
+	SchemeBuilder.Register(func(s *runtime.Scheme) error {
+		s.AddKnownTypes(SchemeGroupVersion, &ErrorBudgetPolicy{}, &ErrorBudgetPolicyList{})
+		return nil
+	})
+}

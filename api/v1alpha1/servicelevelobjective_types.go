@@ -1,0 +1,315 @@
+/*
+Copyright 2026.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package v1alpha1
+
+import (
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+)
+
+// ServiceLevelObjectiveSpec declares an objective, how to measure it, and which
+// workloads it protects.
+type ServiceLevelObjectiveSpec struct {
+	// Description says in words what the objective promises, e.g. "successful purchase completion".
+	// +optional
+	// +kubebuilder:validation:MaxLength=256
+	Description string `json:"description,omitempty"`
+
+	// Target is the objective in percent, strictly between 0 and 100, e.g. "99.9".
+	// +kubebuilder:validation:XValidation:rule="double(self) > 0.0 && double(self) < 100.0",message="target must be a percentage strictly between 0 and 100, e.g. \"99.9\""
+	// +required
+	Target Decimal `json:"target"`
+
+	// Window is the rolling window the objective is measured over, e.g. "30d", "28d" or "7d".
+	// +kubebuilder:default="30d"
+	// +optional
+	Window Duration `json:"window,omitempty"`
+
+	// Indicator says how to measure good and bad events in Prometheus.
+	// +required
+	Indicator Indicator `json:"indicator"`
+
+	// WorkloadSelector selects the Deployments, StatefulSets and DaemonSets in this
+	// namespace whose releases this SLO gates. Unset: observe only, gate nothing.
+	// +optional
+	WorkloadSelector *metav1.LabelSelector `json:"workloadSelector,omitempty"`
+
+	// PolicyRef names the ErrorBudgetPolicy to apply. Unset: the policy named
+	// "default" if it exists, else the built-in SRE Workbook policy.
+	// +optional
+	PolicyRef *PolicyReference `json:"policyRef,omitempty"`
+
+	// Prometheus overrides the operator's --prometheus-address for this SLO.
+	// +optional
+	Prometheus *PrometheusSource `json:"prometheus,omitempty"`
+
+	// EvaluationInterval is how often the SLO is evaluated; at least 10s.
+	// +kubebuilder:default="1m"
+	// +kubebuilder:validation:XValidation:rule="!self.endsWith('ms') && (!self.endsWith('s') || int(self.substring(0, self.size()-1)) >= 10)",message="evaluationInterval must be at least 10s"
+	// +optional
+	EvaluationInterval Duration `json:"evaluationInterval,omitempty"`
+}
+
+// Indicator measures the error ratio of a service. Exactly one field is set.
+// +kubebuilder:validation:XValidation:rule="(has(self.ratio) ? 1 : 0) + (has(self.latency) ? 1 : 0) + (has(self.query) ? 1 : 0) == 1",message="exactly one of ratio, latency or query must be set"
+type Indicator struct {
+	// Ratio counts bad events against all events with two counter selectors.
+	// +optional
+	Ratio *RatioIndicator `json:"ratio,omitempty"`
+	// Latency counts requests slower than a histogram bucket as bad.
+	// +optional
+	Latency *LatencyIndicator `json:"latency,omitempty"`
+	// Query is an escape hatch: a PromQL expression of the error ratio (0..1)
+	// that contains $window, e.g.
+	// `sum(rate(errors[$window])) / sum(rate(requests[$window]))`.
+	// +optional
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=4096
+	// +kubebuilder:validation:XValidation:rule="self.contains('$window')",message="query must contain $window, where budgetgate puts each window it measures"
+	Query string `json:"query,omitempty"`
+}
+
+// RatioIndicator: error ratio = increase(errors) ÷ increase(total) over a window.
+type RatioIndicator struct {
+	// Errors selects the counters of bad events, e.g. `http_requests_total{job="checkout",code=~"5.."}`.
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=1024
+	// +required
+	Errors string `json:"errors"`
+	// Total selects the counters of all events, e.g. `http_requests_total{job="checkout"}`.
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=1024
+	// +required
+	Total string `json:"total"`
+}
+
+// LatencyIndicator: error ratio = 1 − increase(success bucket) ÷ increase(total count).
+type LatencyIndicator struct {
+	// Success selects the histogram bucket of fast-enough requests, with an le matcher,
+	// e.g. `http_request_duration_seconds_bucket{job="checkout",le="0.3"}`.
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=1024
+	// +kubebuilder:validation:XValidation:rule="self.contains('le=')",message="success must select one histogram bucket with an le matcher, e.g. le=\"0.3\""
+	// +required
+	Success string `json:"success"`
+	// Total selects the matching histogram count, e.g. `http_request_duration_seconds_count{job="checkout"}`.
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=1024
+	// +required
+	Total string `json:"total"`
+}
+
+// PolicyReference names a cluster-scoped ErrorBudgetPolicy.
+type PolicyReference struct {
+	// Name of the ErrorBudgetPolicy.
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	// +required
+	Name string `json:"name"`
+}
+
+// PrometheusSource says where to query.
+type PrometheusSource struct {
+	// Address is the base URL of the Prometheus HTTP API, e.g. http://prometheus.monitoring:9090.
+	// +kubebuilder:validation:Pattern=`^https?://`
+	// +kubebuilder:validation:MaxLength=512
+	// +required
+	Address string `json:"address"`
+}
+
+// ServiceLevelObjectiveStatus is the result of the last evaluation. Decimals are strings.
+type ServiceLevelObjectiveStatus struct {
+	// ObservedGeneration is the generation the status was computed for.
+	// +optional
+	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
+
+	// Conditions: Ready, Frozen and DataAvailable.
+	// +listType=map
+	// +listMapKey=type
+	// +optional
+	Conditions []metav1.Condition `json:"conditions,omitempty"`
+
+	// LastEvaluationTime is when the SLO was last evaluated.
+	// +optional
+	LastEvaluationTime *metav1.Time `json:"lastEvaluationTime,omitempty"`
+
+	// Policy is the policy in force: the name of an ErrorBudgetPolicy, or "built-in".
+	// +optional
+	Policy string `json:"policy,omitempty"`
+
+	// SLI is the good-event ratio over the SLO window, e.g. "0.99942".
+	// +optional
+	SLI Decimal `json:"sli,omitempty"`
+
+	// ErrorBudget over the SLO window.
+	// +optional
+	ErrorBudget *ErrorBudgetStatus `json:"errorBudget,omitempty"`
+
+	// FastBurn is the burn rate over the shortest long window of the policy's burn
+	// rules, formatted for people, e.g. "15.1x".
+	// +optional
+	FastBurn string `json:"fastBurn,omitempty"`
+
+	// BurnRates holds the burn rate over every window the policy uses.
+	// +listType=map
+	// +listMapKey=window
+	// +optional
+	BurnRates []WindowBurnRate `json:"burnRates,omitempty"`
+
+	// Rules holds the state of every policy rule.
+	// +listType=map
+	// +listMapKey=name
+	// +optional
+	Rules []RuleStatus `json:"rules,omitempty"`
+
+	// Freeze is the freeze state. It lives in status so that it survives restarts
+	// and every webhook replica reads the same truth.
+	// +optional
+	Freeze FreezeStatus `json:"freeze,omitempty"`
+
+	// ConsecutiveQueryFailures counts the evaluations in a row whose Prometheus
+	// queries failed; 0 after a successful one.
+	// +optional
+	ConsecutiveQueryFailures int32 `json:"consecutiveQueryFailures,omitempty"`
+
+	// GatedWorkloads counts the workloads this SLO selects.
+	// +optional
+	GatedWorkloads int32 `json:"gatedWorkloads,omitempty"`
+
+	// Warnings about the SLO and its policy, e.g. rules that can never fire for this target.
+	// +optional
+	Warnings []string `json:"warnings,omitempty"`
+}
+
+// ErrorBudgetStatus is the budget over the SLO window.
+type ErrorBudgetStatus struct {
+	// Remaining is the fraction of the budget left; negative once overspent.
+	Remaining Decimal `json:"remaining"`
+	// Consumed is the fraction of the budget spent.
+	Consumed Decimal `json:"consumed"`
+	// RemainingPercent is Remaining for people, e.g. "87.3%".
+	RemainingPercent string `json:"remainingPercent"`
+}
+
+// WindowBurnRate is the measurement over one window.
+type WindowBurnRate struct {
+	// Window, e.g. "1h".
+	Window Duration `json:"window"`
+	// BurnRate is the error ratio ÷ the error budget; unset without data.
+	// +optional
+	BurnRate Decimal `json:"burnRate,omitempty"`
+	// ErrorRatio is bad ÷ all events; unset without data.
+	// +optional
+	ErrorRatio Decimal `json:"errorRatio,omitempty"`
+	// Events counted in the window, when the indicator can tell.
+	// +optional
+	Events Decimal `json:"events,omitempty"`
+	// DataAvailable is false when the window had no data.
+	DataAvailable bool `json:"dataAvailable"`
+}
+
+// RuleStatus is one policy rule's last evaluation.
+type RuleStatus struct {
+	// Name of the rule.
+	Name string `json:"name"`
+	// Action of the rule: Freeze or Warn.
+	Action RuleAction `json:"action"`
+	// Firing is the decision in force.
+	Firing bool `json:"firing"`
+	// Value compared against the threshold: the lower burn rate of the rule's two
+	// windows, or the remaining budget.
+	// +optional
+	Value Decimal `json:"value,omitempty"`
+	// Threshold is the burn factor scaled to the SLO window, or the budget bound.
+	Threshold Decimal `json:"threshold"`
+	// Message explains the result with numbers.
+	// +optional
+	Message string `json:"message,omitempty"`
+	// LastDataTime is the last time the rule had data for all its windows; rules
+	// without data keep their decision for the policy's staleHold after it.
+	// +optional
+	LastDataTime *metav1.Time `json:"lastDataTime,omitempty"`
+}
+
+// FreezeStatus is the freeze state of an SLO.
+type FreezeStatus struct {
+	// Active is true while releases of the selected workloads are frozen.
+	Active bool `json:"active"`
+	// Mode of the policy: in DryRun the webhook only warns.
+	// +optional
+	Mode PolicyMode `json:"mode,omitempty"`
+	// Since is when the freeze started.
+	// +optional
+	Since *metav1.Time `json:"since,omitempty"`
+	// HoldUntil is the earliest time the freeze may lift.
+	// +optional
+	HoldUntil *metav1.Time `json:"holdUntil,omitempty"`
+	// Rule is the rule holding the freeze.
+	// +optional
+	Rule string `json:"rule,omitempty"`
+	// Reason explains the freeze with numbers.
+	// +optional
+	Reason string `json:"reason,omitempty"`
+	// LastFiringTime is the last time a Freeze rule fired.
+	// +optional
+	LastFiringTime *metav1.Time `json:"lastFiringTime,omitempty"`
+}
+
+// +kubebuilder:object:root=true
+// +kubebuilder:subresource:status
+// +kubebuilder:resource:shortName=slo;slos,categories=budgetgate
+// +kubebuilder:printcolumn:name="Target",type=string,JSONPath=`.spec.target`
+// +kubebuilder:printcolumn:name="Window",type=string,JSONPath=`.spec.window`
+// +kubebuilder:printcolumn:name="Budget left",type=string,JSONPath=`.status.errorBudget.remainingPercent`
+// +kubebuilder:printcolumn:name="Fast burn",type=string,JSONPath=`.status.fastBurn`
+// +kubebuilder:printcolumn:name="Frozen",type=boolean,JSONPath=`.status.freeze.active`
+// +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`,priority=1
+// +kubebuilder:printcolumn:name="Policy",type=string,JSONPath=`.status.policy`,priority=1
+// +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
+
+// ServiceLevelObjective declares an objective for a service, measured in
+// Prometheus; when its error budget burns too fast, releases of the workloads it
+// selects are frozen.
+type ServiceLevelObjective struct {
+	metav1.TypeMeta `json:",inline"`
+
+	// +optional
+	metav1.ObjectMeta `json:"metadata,omitzero"`
+
+	// +required
+	Spec ServiceLevelObjectiveSpec `json:"spec"`
+
+	// +optional
+	Status ServiceLevelObjectiveStatus `json:"status,omitzero"`
+}
+
+// +kubebuilder:object:root=true
+
+// ServiceLevelObjectiveList contains a list of ServiceLevelObjective.
+type ServiceLevelObjectiveList struct {
+	metav1.TypeMeta `json:",inline"`
+	// +optional
+	metav1.ListMeta `json:"metadata,omitzero"`
+	Items           []ServiceLevelObjective `json:"items"`
+}
+
+func init() {
+	SchemeBuilder.Register(func(s *runtime.Scheme) error {
+		s.AddKnownTypes(SchemeGroupVersion, &ServiceLevelObjective{}, &ServiceLevelObjectiveList{})
+		return nil
+	})
+}

@@ -1,0 +1,60 @@
+package budget
+
+import "math"
+
+// BurnRate is how fast an error ratio spends the error budget of a target:
+// errorRatio ÷ (1 − target). A burn rate of 1 spends exactly the whole budget over
+// the SLO window; 14.4 spends it in 1/14.4 of the window.
+//
+// Beyond the plain quotient: a zero error ratio burns nothing (0) even for a target
+// of 100% or more, and with such a target any error burns at +Inf. The result is
+// NaN only when an input is NaN, or when an infinite ratio meets a target of −Inf.
+func BurnRate(errorRatio, target float64) float64 {
+	if math.IsNaN(errorRatio) || math.IsNaN(target) {
+		return math.NaN()
+	}
+	allowed := 1 - target
+	if allowed > 0 {
+		return errorRatio / allowed
+	}
+	switch {
+	case errorRatio > 0:
+		return math.Inf(1)
+	case errorRatio < 0:
+		return math.Inf(-1)
+	}
+	return 0
+}
+
+// ComputeBudget is the error budget of a target given the error ratio measured over
+// the whole SLO window: Consumed = BurnRate(errorRatio, target), and
+// Remaining = 1 − Consumed, which goes negative once the budget is overspent.
+func ComputeBudget(errorRatio, target float64) Budget {
+	consumed := BurnRate(errorRatio, target)
+	return Budget{Consumed: consumed, Remaining: 1 - consumed}
+}
+
+// Threshold is the burn-rate threshold of the rule for an objective: Factor when it
+// is non-zero, else BudgetShare × o.Window ÷ LongWindow (14.4 for 2% over 1h of a
+// 30d window, 3.36 for 2% over 1h of a 7d window).
+//
+// It never returns NaN: a threshold that cannot be computed (LongWindow ≤ 0, or a
+// NaN factor or share) is +Inf, which no burn rate of a valid objective reaches.
+func (r BurnRateRule) Threshold(o Objective) float64 {
+	t := r.Factor
+	if t == 0 {
+		if r.LongWindow <= 0 {
+			return math.Inf(1)
+		}
+		t = r.BudgetShare * (float64(o.Window) / float64(r.LongWindow))
+	}
+	if math.IsNaN(t) {
+		return math.Inf(1)
+	}
+	return t
+}
+
+// maxBurnRate is the highest burn rate a target allows: an error ratio of 1.
+func maxBurnRate(target float64) float64 {
+	return BurnRate(1, target)
+}

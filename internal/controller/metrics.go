@@ -1,0 +1,54 @@
+package controller
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+	"sigs.k8s.io/controller-runtime/pkg/metrics"
+)
+
+// Metrics of the SLO controller, served on the manager's metrics endpoint.
+var (
+	budgetRemaining = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "budgetgate_slo_error_budget_remaining_ratio",
+		Help: "Fraction of the error budget left over the SLO window (negative once overspent).",
+	}, []string{"namespace", "name"})
+	burnRate = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "budgetgate_slo_burn_rate",
+		Help: "Error-budget burn rate over a window (1 = spending exactly the budget over the SLO window).",
+	}, []string{"namespace", "name", "window"})
+	frozen = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "budgetgate_slo_frozen",
+		Help: "1 while the SLO freezes releases of its workloads.",
+	}, []string{"namespace", "name"})
+	ruleFiring = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "budgetgate_slo_rule_firing",
+		Help: "1 while a policy rule fires for the SLO.",
+	}, []string{"namespace", "name", "rule", "action"})
+	evaluationErrors = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "budgetgate_slo_evaluation_errors_total",
+		Help: "Evaluations that failed, by reason (InvalidSpec, PolicyNotFound, InvalidPolicy, QueryFailed).",
+	}, []string{"namespace", "name", "reason"})
+	evaluationDuration = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name:    "budgetgate_slo_evaluation_duration_seconds",
+		Help:    "Time one SLO evaluation took, Prometheus queries included.",
+		Buckets: []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 20},
+	}, []string{"namespace"})
+	prometheusQueries = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "budgetgate_slo_prometheus_queries_total",
+		Help: "Prometheus instant queries issued for SLO evaluations (one per window per evaluation).",
+	}, []string{"namespace"})
+)
+
+func init() {
+	metrics.Registry.MustRegister(budgetRemaining, burnRate, frozen, ruleFiring,
+		evaluationErrors, evaluationDuration, prometheusQueries)
+}
+
+// forgetMetrics drops the series of a deleted SLO.
+func forgetMetrics(namespace, name string) {
+	labels := prometheus.Labels{"namespace": namespace, "name": name}
+	budgetRemaining.DeletePartialMatch(labels)
+	burnRate.DeletePartialMatch(labels)
+	frozen.DeletePartialMatch(labels)
+	ruleFiring.DeletePartialMatch(labels)
+	evaluationErrors.DeletePartialMatch(labels)
+}

@@ -1,0 +1,89 @@
+package controller
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+
+	"k8s.io/utils/clock"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
+
+	"github.com/budgetgate/budgetgate/internal/sli"
+)
+
+// Config wires the controllers. main.go and the envtest suite both use Setup, so
+// the suite runs exactly the manager that ships.
+type Config struct {
+	// PrometheusAddress is the default Prometheus of SLOs.
+	PrometheusAddress string
+	// QueryTimeout bounds each evaluation's queries.
+	QueryTimeout time.Duration
+	// Sources gives the SLI source of a Prometheus address; PrometheusSources by default.
+	Sources SourceFor
+	// Clock is the time the budget engine sees; the real clock by default.
+	Clock clock.PassiveClock
+	// RequeueAfter maps an evaluation interval to the delay before the next one; ±5% jitter by default.
+	RequeueAfter func(time.Duration) time.Duration
+	// MaxConcurrentReconciles of the SLO controller (queries run in parallel up to this).
+	MaxConcurrentReconciles int
+}
+
+// Setup registers the field indexes and the three controllers with the manager.
+func Setup(ctx context.Context, mgr ctrl.Manager, cfg Config) error {
+	if cfg.Clock == nil {
+		cfg.Clock = clock.RealClock{}
+	}
+	if cfg.QueryTimeout == 0 {
+		cfg.QueryTimeout = 30 * time.Second
+	}
+	if cfg.Sources == nil {
+		cfg.Sources = PrometheusSources()
+	}
+	if cfg.MaxConcurrentReconciles == 0 {
+		cfg.MaxConcurrentReconciles = 8
+	}
+	if err := SetupIndexes(ctx, mgr); err != nil {
+		return fmt.Errorf("setting up indexes: %w", err)
+	}
+	slo := &ServiceLevelObjectiveReconciler{
+		Client:            mgr.GetClient(),
+		APIReader:         mgr.GetAPIReader(),
+		Recorder:          mgr.GetEventRecorder("budgetgate"),
+		Clock:             cfg.Clock,
+		Sources:           cfg.Sources,
+		PrometheusAddress: cfg.PrometheusAddress,
+		QueryTimeout:      cfg.QueryTimeout,
+		RequeueAfter:      cfg.RequeueAfter,
+	}
+	if err := slo.SetupWithManager(mgr, controller.Options{MaxConcurrentReconciles: cfg.MaxConcurrentReconciles}); err != nil {
+		return fmt.Errorf("setting up the ServiceLevelObjective controller: %w", err)
+	}
+	if err := (&ErrorBudgetPolicyReconciler{Client: mgr.GetClient()}).SetupWithManager(mgr, controller.Options{}); err != nil {
+		return fmt.Errorf("setting up the ErrorBudgetPolicy controller: %w", err)
+	}
+	if err := (&FreezeExceptionReconciler{Client: mgr.GetClient(), Clock: cfg.Clock}).SetupWithManager(mgr, controller.Options{}); err != nil {
+		return fmt.Errorf("setting up the FreezeException controller: %w", err)
+	}
+	return nil
+}
+
+// PrometheusSources returns a SourceFor that keeps one Prometheus client per address.
+func PrometheusSources(opts ...sli.Option) SourceFor {
+	var mu sync.Mutex
+	sources := map[string]sli.Source{}
+	return func(address string) (sli.Source, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		if s, ok := sources[address]; ok {
+			return s, nil
+		}
+		s, err := sli.NewPrometheus(address, opts...)
+		if err != nil {
+			return nil, err
+		}
+		sources[address] = s
+		return s, nil
+	}
+}

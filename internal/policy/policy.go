@@ -1,0 +1,264 @@
+// Package policy turns the API's ServiceLevelObjective and ErrorBudgetPolicy
+// specs into the budget engine's types, applying defaults and checking what the
+// CRD schema cannot. It is shared by the controllers and the webhooks so that
+// both read a spec the same way.
+package policy
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"strconv"
+	"time"
+
+	"github.com/prometheus/common/model"
+
+	slov1alpha1 "github.com/budgetgate/budgetgate/api/v1alpha1"
+	"github.com/budgetgate/budgetgate/internal/budget"
+	"github.com/budgetgate/budgetgate/internal/sli"
+)
+
+// Defaults the CRD also sets; repeated here for objects written before a default
+// existed and for the built-in policy.
+const (
+	DefaultWindow               = 30 * 24 * time.Hour
+	DefaultEvaluationInterval   = time.Minute
+	MinEvaluationInterval       = 10 * time.Second
+	DefaultMinDuration          = time.Hour
+	DefaultStaleHold            = 30 * time.Minute
+	DefaultMaxExceptionDuration = 24 * time.Hour
+)
+
+// DefaultExemptReleaseClasses are exempt when a policy lists none.
+var DefaultExemptReleaseClasses = []string{"hotfix", "security"}
+
+// ParseDuration parses a Prometheus duration ("5m", "30d"); empty gives def.
+func ParseDuration(field string, d slov1alpha1.Duration, def time.Duration) (time.Duration, error) {
+	if d == "" {
+		return def, nil
+	}
+	v, err := model.ParseDuration(string(d))
+	if err != nil {
+		return 0, fmt.Errorf("%s: %q is not a duration such as 5m, 1h or 30d: %w", field, d, err)
+	}
+	if v <= 0 {
+		return 0, fmt.Errorf("%s: %q must be positive", field, d)
+	}
+	return time.Duration(v), nil
+}
+
+// ParseDecimal parses a decimal string; empty gives def.
+func ParseDecimal(field string, s slov1alpha1.Decimal, def float64) (float64, error) {
+	if s == "" {
+		return def, nil
+	}
+	v, err := strconv.ParseFloat(string(s), 64)
+	if err != nil || math.IsNaN(v) || math.IsInf(v, 0) {
+		return 0, fmt.Errorf("%s: %q is not a decimal number", field, s)
+	}
+	return v, nil
+}
+
+// Objective reads the objective of an SLO spec.
+func Objective(spec *slov1alpha1.ServiceLevelObjectiveSpec) (budget.Objective, error) {
+	target, err := ParseDecimal("spec.target", spec.Target, 0)
+	if err != nil {
+		return budget.Objective{}, err
+	}
+	if target <= 0 || target >= 100 {
+		return budget.Objective{}, fmt.Errorf("spec.target: %q must be a percentage strictly between 0 and 100", spec.Target)
+	}
+	window, err := ParseDuration("spec.window", spec.Window, DefaultWindow)
+	if err != nil {
+		return budget.Objective{}, err
+	}
+	o := budget.Objective{Target: target / 100, Window: window}
+	return o, budget.ValidateObjective(o)
+}
+
+// EvaluationInterval reads the evaluation interval of an SLO spec.
+func EvaluationInterval(spec *slov1alpha1.ServiceLevelObjectiveSpec) (time.Duration, error) {
+	d, err := ParseDuration("spec.evaluationInterval", spec.EvaluationInterval, DefaultEvaluationInterval)
+	if err != nil {
+		return 0, err
+	}
+	if d < MinEvaluationInterval {
+		return 0, fmt.Errorf("spec.evaluationInterval: %q is shorter than the minimum %s", spec.EvaluationInterval, MinEvaluationInterval)
+	}
+	return d, nil
+}
+
+// Indicator reads the indicator of an SLO spec.
+func Indicator(in *slov1alpha1.Indicator) (sli.Indicator, error) {
+	var out sli.Indicator
+	n := 0
+	if in.Ratio != nil {
+		n++
+		out.Ratio = &sli.Ratio{Errors: in.Ratio.Errors, Total: in.Ratio.Total}
+	}
+	if in.Latency != nil {
+		n++
+		out.Latency = &sli.Latency{Success: in.Latency.Success, Total: in.Latency.Total}
+	}
+	if in.Query != "" {
+		n++
+		out.Query = in.Query
+	}
+	if n != 1 {
+		return sli.Indicator{}, errors.New("spec.indicator: exactly one of ratio, latency or query must be set")
+	}
+	return out, nil
+}
+
+// Builtin is the built-in SRE Workbook policy with the API's defaults.
+func Builtin() Policy {
+	return Policy{
+		Name:                 slov1alpha1.BuiltInPolicyName,
+		Mode:                 slov1alpha1.ModeEnforce,
+		Budget:               budget.DefaultPolicy(),
+		ExemptReleaseClasses: DefaultExemptReleaseClasses,
+		MaxExceptionDuration: DefaultMaxExceptionDuration,
+	}
+}
+
+// Policy is an ErrorBudgetPolicy read into the engine's terms, with the parts
+// that only enforcement needs.
+type Policy struct {
+	Name                 string
+	Mode                 slov1alpha1.PolicyMode
+	Budget               budget.Policy
+	ExemptReleaseClasses []string
+	MaxExceptionDuration time.Duration
+}
+
+// FromSpec reads an ErrorBudgetPolicy spec, applying defaults and validating it.
+// Errors name the field and say why.
+func FromSpec(name string, spec *slov1alpha1.ErrorBudgetPolicySpec) (Policy, error) {
+	var errs []error
+	p := Policy{Name: name, Mode: spec.Mode, ExemptReleaseClasses: spec.ExemptReleaseClasses}
+	if p.Mode == "" {
+		p.Mode = slov1alpha1.ModeEnforce
+	}
+	if p.Mode != slov1alpha1.ModeEnforce && p.Mode != slov1alpha1.ModeDryRun {
+		errs = append(errs, fmt.Errorf("spec.mode: %q must be Enforce or DryRun", spec.Mode))
+	}
+	if p.ExemptReleaseClasses == nil {
+		p.ExemptReleaseClasses = DefaultExemptReleaseClasses
+	}
+	b := budget.Policy{Name: name, OnMissingData: budget.MissingDataRelease, MinEvents: float64(spec.MinEvents)}
+	var err error
+	if b.MinDuration, err = ParseDuration("spec.freeze.minDuration", spec.Freeze.MinDuration, DefaultMinDuration); err != nil {
+		errs = append(errs, err)
+	}
+	if b.ReleaseMargin, err = ParseDecimal("spec.freeze.releaseWhen.budgetRemainingAbove", spec.Freeze.ReleaseWhen.BudgetRemainingAbove, 0); err != nil {
+		errs = append(errs, err)
+	}
+	if b.StaleHold, err = ParseDuration("spec.staleHold", spec.StaleHold, DefaultStaleHold); err != nil {
+		errs = append(errs, err)
+	}
+	if p.MaxExceptionDuration, err = ParseDuration("spec.maxExceptionDuration", spec.MaxExceptionDuration, DefaultMaxExceptionDuration); err != nil {
+		errs = append(errs, err)
+	}
+	switch spec.OnMissingData {
+	case "", slov1alpha1.MissingDataRelease:
+	case slov1alpha1.MissingDataHold:
+		b.OnMissingData = budget.MissingDataHold
+	default:
+		errs = append(errs, fmt.Errorf("spec.onMissingData: %q must be Release or Hold", spec.OnMissingData))
+	}
+	if spec.MinEvents < 0 {
+		errs = append(errs, fmt.Errorf("spec.minEvents: %d must not be negative", spec.MinEvents))
+	}
+	if len(spec.Rules) == 0 {
+		errs = append(errs, errors.New("spec.rules: at least one rule is required"))
+	}
+	for i := range spec.Rules {
+		r, err := rule(i, &spec.Rules[i])
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		b.Rules = append(b.Rules, r)
+	}
+	if len(errs) == 0 {
+		if err := budget.ValidatePolicy(b); err != nil {
+			errs = append(errs, fmt.Errorf("spec.rules: %w", err))
+		}
+	}
+	p.Budget = b
+	return p, errors.Join(errs...)
+}
+
+func rule(i int, in *slov1alpha1.PolicyRule) (budget.Rule, error) {
+	field := fmt.Sprintf("spec.rules[%d]", i)
+	r := budget.Rule{Name: in.Name, Action: budget.ActionFreeze}
+	switch in.Action {
+	case "", slov1alpha1.ActionFreeze:
+	case slov1alpha1.ActionWarn:
+		r.Action = budget.ActionWarn
+	default:
+		return r, fmt.Errorf("%s.action: %q must be Freeze or Warn", field, in.Action)
+	}
+	if (in.BurnRate == nil) == (in.BudgetRemainingBelow == nil) {
+		return r, fmt.Errorf("%s: a rule has exactly one of burnRate or budgetRemainingBelow", field)
+	}
+	if in.BudgetRemainingBelow != nil {
+		v, err := ParseDecimal(field+".budgetRemainingBelow", *in.BudgetRemainingBelow, 0)
+		if err != nil {
+			return r, err
+		}
+		r.BudgetRemainingAtOrBelow = &v
+		return r, nil
+	}
+	br := in.BurnRate
+	long, err := ParseDuration(field+".burnRate.longWindow", br.LongWindow, 0)
+	if err != nil {
+		return r, err
+	}
+	short, err := ParseDuration(field+".burnRate.shortWindow", br.ShortWindow, 0)
+	if err != nil {
+		return r, err
+	}
+	if long == 0 || short == 0 {
+		return r, fmt.Errorf("%s.burnRate: longWindow and shortWindow are required", field)
+	}
+	if short >= long {
+		return r, fmt.Errorf("%s.burnRate: shortWindow %s must be shorter than longWindow %s", field, br.ShortWindow, br.LongWindow)
+	}
+	out := &budget.BurnRateRule{LongWindow: long, ShortWindow: short}
+	switch {
+	case br.Factor != nil && br.BudgetPercent == nil:
+		if out.Factor, err = ParseDecimal(field+".burnRate.factor", *br.Factor, 0); err != nil {
+			return r, err
+		}
+		if out.Factor <= 0 {
+			return r, fmt.Errorf("%s.burnRate.factor: %q must be positive", field, *br.Factor)
+		}
+	case br.BudgetPercent != nil && br.Factor == nil:
+		pct, err := ParseDecimal(field+".burnRate.budgetPercent", *br.BudgetPercent, 0)
+		if err != nil {
+			return r, err
+		}
+		if pct <= 0 || pct > 100 {
+			return r, fmt.Errorf("%s.burnRate.budgetPercent: %q must be in (0, 100]", field, *br.BudgetPercent)
+		}
+		out.BudgetShare = pct / 100
+	default:
+		return r, fmt.Errorf("%s.burnRate: set exactly one of factor or budgetPercent", field)
+	}
+	r.BurnRate = out
+	return r, nil
+}
+
+// CheckWindows reports policy windows longer than the SLO window, which could
+// never have data that means anything.
+func CheckWindows(o budget.Objective, p budget.Policy) error {
+	var errs []error
+	for _, r := range p.Rules {
+		if r.BurnRate != nil && r.BurnRate.LongWindow > o.Window {
+			errs = append(errs, fmt.Errorf("rule %q: longWindow %s is longer than the SLO window %s",
+				r.Name, model.Duration(r.BurnRate.LongWindow), model.Duration(o.Window)))
+		}
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,422 @@
+package sli
+
+import (
+	"errors"
+	"fmt"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/prometheus/common/model"
+)
+
+// ErrBadIndicator is wrapped by every error about an indicator that cannot be
+// measured as written: zero or several kinds set, a selector that does not
+// parse, a latency success selector without an le matcher, or a query without
+// $window.
+var ErrBadIndicator = errors.New("bad indicator")
+
+// ErrBadWindow is wrapped by the error about a window that is not a positive
+// whole number of milliseconds, the resolution of Prometheus durations.
+var ErrBadWindow = errors.New("bad window")
+
+// WindowVar is the placeholder that query indicators use for the window.
+const WindowVar = "$window"
+
+// partLabel tells the error ratio and the event count apart in the single
+// query that ratio and latency indicators send per window.
+const partLabel = "budgetgate_part"
+
+// BuildQuery returns the PromQL that Measure sends for ind over window.
+//
+// Ratio and latency indicators yield one query with two series, told apart by
+// the label budgetgate_part: "ratio" (bad ÷ all) and "events" (all). For a
+// ratio, an error selector without series counts as zero errors:
+//
+//	label_replace((sum(increase(E[1h])) or vector(0)) / sum(increase(T[1h])), "budgetgate_part", "ratio", "", "")
+//	  or label_replace(sum(increase(T[1h])), "budgetgate_part", "events", "", "")
+//
+// A latency indicator measures 1 - sum(increase(S[1h])) / sum(increase(T[1h])).
+// A query indicator is returned with every $window replaced by the window.
+func BuildQuery(ind Indicator, window time.Duration) (string, error) {
+	if err := ValidateIndicator(ind); err != nil {
+		return "", err
+	}
+	if err := checkWindow(window); err != nil {
+		return "", err
+	}
+	return buildQuery(ind, window), nil
+}
+
+// buildQuery is BuildQuery for an indicator and window already checked.
+func buildQuery(ind Indicator, window time.Duration) string {
+	w := model.Duration(window).String()
+	switch {
+	case ind.Ratio != nil:
+		total := increase(ind.Ratio.Total, w)
+		return combine("("+increase(ind.Ratio.Errors, w)+" or vector(0)) / "+total, total)
+	case ind.Latency != nil:
+		total := increase(ind.Latency.Total, w)
+		return combine("1 - "+increase(ind.Latency.Success, w)+" / "+total, total)
+	default:
+		return strings.ReplaceAll(ind.Query, WindowVar, w)
+	}
+}
+
+func increase(selector, window string) string {
+	return "sum(increase(" + selector + "[" + window + "]))"
+}
+
+func combine(ratio, events string) string {
+	return fmt.Sprintf(`label_replace(%s, %q, "ratio", "", "") or label_replace(%s, %q, "events", "", "")`,
+		ratio, partLabel, events, partLabel)
+}
+
+func checkWindow(w time.Duration) error {
+	if w <= 0 || w%time.Millisecond != 0 {
+		return fmt.Errorf("%w: %v", ErrBadWindow, w)
+	}
+	return nil
+}
+
+// ValidateIndicator reports, wrapping ErrBadIndicator, why ind cannot be
+// measured. Exactly one kind must be set. Ratio and latency selectors must be
+// plain PromQL instant vector selectors (metric{label op "value", ...} with
+// ops = != =~ !~ and regexes that compile); the latency success selector needs
+// an le matcher with = or =~. A query must contain $window and have balanced
+// brackets and terminated strings; it is not otherwise parsed, so Prometheus
+// reports the remaining mistakes when it is queried.
+func ValidateIndicator(ind Indicator) error {
+	kinds := 0
+	for _, set := range []bool{ind.Ratio != nil, ind.Latency != nil, ind.Query != ""} {
+		if set {
+			kinds++
+		}
+	}
+	if kinds != 1 {
+		return fmt.Errorf("%w: exactly one of ratio, latency and query must be set, got %d", ErrBadIndicator, kinds)
+	}
+	var err error
+	switch {
+	case ind.Ratio != nil:
+		err = errors.Join(
+			field("ratio.errors", checkSelector(ind.Ratio.Errors)),
+			field("ratio.total", checkSelector(ind.Ratio.Total)))
+	case ind.Latency != nil:
+		err = errors.Join(
+			field("latency.success", checkSuccessSelector(ind.Latency.Success)),
+			field("latency.total", checkSelector(ind.Latency.Total)))
+	default:
+		err = field("query", checkQuery(ind.Query))
+	}
+	if err != nil {
+		return fmt.Errorf("%w: %w", ErrBadIndicator, err)
+	}
+	return nil
+}
+
+func field(name string, err error) error {
+	if err != nil {
+		return fmt.Errorf("%s: %w", name, err)
+	}
+	return nil
+}
+
+func checkSelector(s string) error {
+	_, err := parseSelector(s)
+	return err
+}
+
+func checkSuccessSelector(s string) error {
+	sel, err := parseSelector(s)
+	if err != nil {
+		return err
+	}
+	for _, m := range sel.matchers {
+		if m.name != "le" {
+			continue
+		}
+		switch m.op {
+		case "=":
+			if _, err := strconv.ParseFloat(m.value, 64); err != nil {
+				return fmt.Errorf("le=%q is not a number", m.value)
+			}
+			return nil
+		case "=~":
+			return nil
+		}
+		return fmt.Errorf("le must be matched with = or =~, not %s", m.op)
+	}
+	return errors.New(`a histogram bucket selector needs an le matcher, e.g. le="0.3"`)
+}
+
+// checkQuery checks a query indicator without parsing PromQL: it must use
+// $window, close every bracket it opens and terminate its strings.
+func checkQuery(q string) error {
+	if !strings.Contains(q, WindowVar) {
+		return fmt.Errorf("must contain %s", WindowVar)
+	}
+	var open []byte
+	for i := 0; i < len(q); i++ {
+		switch c := q[i]; c {
+		case '(', '[', '{':
+			open = append(open, c)
+		case ')', ']', '}':
+			if len(open) == 0 || open[len(open)-1] != "([{"[strings.IndexByte(")]}", c)] {
+				return fmt.Errorf("unexpected %q at offset %d", c, i)
+			}
+			open = open[:len(open)-1]
+		case '"', '\'', '`':
+			n, err := stringEnd(q[i:])
+			if err != nil {
+				return fmt.Errorf("offset %d: %w", i, err)
+			}
+			i += n - 1
+		case '#': // comment to the end of the line
+			if j := strings.IndexByte(q[i:], '\n'); j >= 0 {
+				i += j
+			} else {
+				i = len(q)
+			}
+		}
+	}
+	if len(open) > 0 {
+		return fmt.Errorf("unclosed %q", open[len(open)-1])
+	}
+	return nil
+}
+
+// selector is a parsed instant vector selector.
+type selector struct {
+	metric   string
+	matchers []matcher
+}
+
+type matcher struct {
+	name, op, value string
+	re              *regexp.Regexp // for =~ and !~, anchored like PromQL
+}
+
+var keywords = map[string]bool{
+	"and": true, "or": true, "unless": true, "atan2": true, "bool": true, "by": true,
+	"without": true, "on": true, "ignoring": true, "group_left": true, "group_right": true,
+	"offset": true, "start": true, "end": true, "step": true, "inf": true, "nan": true,
+	"sum": true, "avg": true, "count": true, "min": true, "max": true, "group": true,
+	"stddev": true, "stdvar": true, "topk": true, "bottomk": true, "count_values": true,
+	"quantile": true, "limitk": true, "limit_ratio": true,
+}
+
+// parseSelector parses the subset of PromQL that ratio and latency indicators
+// accept: an optional metric name followed by optional {matchers}; label names
+// may be quoted (UTF-8 names), and a lone quoted string in braces is the metric
+// name. Like PromQL it requires one matcher that does not match the empty
+// string. Offsets, ranges and expressions are rejected.
+func parseSelector(s string) (selector, error) {
+	var sel selector
+	p := &scanner{s: s}
+	p.space()
+	if p.eof() {
+		return sel, errors.New("empty selector")
+	}
+	if name := p.ident(true); name != "" {
+		if keywords[strings.ToLower(name)] {
+			return sel, fmt.Errorf("metric name %q is a PromQL keyword; write {__name__=%q}", name, name)
+		}
+		sel.metric = name
+		p.space()
+	}
+	if p.peek() == '{' {
+		p.i++
+		if err := p.matchers(&sel); err != nil {
+			return sel, err
+		}
+		p.space()
+	}
+	if !p.eof() {
+		return sel, fmt.Errorf("unexpected %q at offset %d: only a metric selector is allowed", p.s[p.i:], p.i)
+	}
+	if sel.metric == "" && len(sel.matchers) == 0 {
+		return sel, errors.New("a selector needs a metric name or matchers")
+	}
+	if sel.metric != "" {
+		return sel, nil
+	}
+	for _, m := range sel.matchers {
+		if !m.matchesEmpty() {
+			return sel, nil
+		}
+	}
+	return sel, errors.New("a selector needs a metric name or a matcher that does not match the empty string")
+}
+
+// matchers parses the matchers after '{' up to and including '}'.
+func (p *scanner) matchers(sel *selector) error {
+	for {
+		p.space()
+		switch {
+		case p.eof():
+			return errors.New("unclosed {")
+		case p.peek() == '}':
+			p.i++
+			return nil
+		}
+		var name string
+		quoted := isQuote(p.peek())
+		if quoted {
+			v, err := p.str()
+			if err != nil {
+				return err
+			}
+			name = v
+		} else if name = p.ident(false); name == "" {
+			return fmt.Errorf("expected a label name at offset %d", p.i)
+		}
+		p.space()
+		op := p.op()
+		switch {
+		case op == "" && quoted: // {"metric.name", ...}
+			if sel.metric != "" {
+				return fmt.Errorf("metric name given twice: %q and %q", sel.metric, name)
+			}
+			if name == "" {
+				return errors.New("empty metric name")
+			}
+			sel.metric = name
+		case op == "":
+			return fmt.Errorf("expected =, !=, =~ or !~ after %q", name)
+		default:
+			if name == "" {
+				return errors.New("empty label name")
+			}
+			p.space()
+			if !isQuote(p.peek()) {
+				return fmt.Errorf("expected a quoted value for %s%s at offset %d", name, op, p.i)
+			}
+			v, err := p.str()
+			if err != nil {
+				return err
+			}
+			m := matcher{name: name, op: op, value: v}
+			if m.op == "=~" || m.op == "!~" {
+				if m.re, err = regexp.Compile("^(?s:" + v + ")$"); err != nil {
+					return fmt.Errorf("label %s: %w", name, err)
+				}
+			}
+			sel.matchers = append(sel.matchers, m)
+		}
+		p.space()
+		switch {
+		case p.peek() == ',':
+			p.i++
+		case p.peek() != '}':
+			return fmt.Errorf("expected , or } at offset %d", p.i)
+		}
+	}
+}
+
+func (m matcher) matchesEmpty() bool {
+	switch m.op {
+	case "=":
+		return m.value == ""
+	case "!=":
+		return m.value != ""
+	}
+	return m.re.MatchString("") == (m.op == "=~")
+}
+
+// scanner walks a selector byte by byte.
+type scanner struct {
+	s string
+	i int
+}
+
+func (p *scanner) eof() bool { return p.i >= len(p.s) }
+
+func (p *scanner) peek() byte {
+	if p.eof() {
+		return 0
+	}
+	return p.s[p.i]
+}
+
+func (p *scanner) space() {
+	for !p.eof() && strings.IndexByte(" \t\r\n", p.s[p.i]) >= 0 {
+		p.i++
+	}
+}
+
+// ident reads a metric name ([a-zA-Z_:][a-zA-Z0-9_:]*) or, without colons,
+// a label name; it returns "" when there is none.
+func (p *scanner) ident(colon bool) string {
+	start := p.i
+	for !p.eof() {
+		c := p.s[p.i]
+		ok := c == '_' || 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' ||
+			colon && c == ':' || p.i > start && '0' <= c && c <= '9'
+		if !ok {
+			break
+		}
+		p.i++
+	}
+	return p.s[start:p.i]
+}
+
+func (p *scanner) op() string {
+	for _, op := range []string{"=~", "!=", "!~", "="} {
+		if strings.HasPrefix(p.s[p.i:], op) {
+			p.i += len(op)
+			return op
+		}
+	}
+	return ""
+}
+
+// str reads a PromQL string literal and returns its value.
+func (p *scanner) str() (string, error) {
+	n, err := stringEnd(p.s[p.i:])
+	if err != nil {
+		return "", err
+	}
+	lit := p.s[p.i : p.i+n]
+	p.i += n
+	return unquote(lit)
+}
+
+func isQuote(c byte) bool { return c == '"' || c == '\'' || c == '`' }
+
+// stringEnd returns the length of the string literal at the start of s, which
+// begins with a quote. Escapes are skipped, not checked: unquote does that.
+func stringEnd(s string) (int, error) {
+	q := s[0]
+	for i := 1; i < len(s); i++ {
+		switch c := s[i]; {
+		case c == q:
+			return i + 1, nil
+		case c == '\\' && q != '`':
+			i++
+		case c == '\n' && q != '`':
+			return 0, errors.New("newline in string")
+		}
+	}
+	return 0, errors.New("unterminated string")
+}
+
+// unquote decodes a complete literal as PromQL does: Go escapes in "..." and
+// '...', none in `...`.
+func unquote(lit string) (string, error) {
+	q, body := lit[0], lit[1:len(lit)-1]
+	if q == '`' {
+		return body, nil
+	}
+	var b strings.Builder
+	for body != "" {
+		r, _, tail, err := strconv.UnquoteChar(body, q)
+		if err != nil {
+			return "", fmt.Errorf("bad escape in %s", lit)
+		}
+		b.WriteRune(r)
+		body = tail
+	}
+	return b.String(), nil
+}

@@ -1,0 +1,305 @@
+// Package prometheustest runs a real Prometheus server for tests: it finds the
+// prometheus and promtool binaries, backfills synthetic history into a TSDB
+// with promtool, and starts a server on a free local port that stops when the
+// test ends.
+//
+// The binaries come from $PROMETHEUS_BIN and $PROMTOOL_BIN, else from
+// bin/prometheus/ at the module root (hack/prometheus.sh puts them there).
+// Without them tests skip, unless BUDGETGATE_REQUIRE_PROMETHEUS=1 makes
+// them fail.
+package prometheustest
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// Environment variables read by Find and Require.
+const (
+	EnvPrometheus = "PROMETHEUS_BIN"
+	EnvPromtool   = "PROMTOOL_BIN"
+	EnvRequire    = "BUDGETGATE_REQUIRE_PROMETHEUS"
+)
+
+// Binaries are the paths of the prometheus and promtool executables.
+type Binaries struct {
+	Prometheus string
+	Promtool   string
+}
+
+// Find locates the binaries: $PROMETHEUS_BIN and $PROMTOOL_BIN, else
+// bin/prometheus/{prometheus,promtool} under the nearest directory above the
+// working directory that holds go.mod.
+func Find() (Binaries, error) {
+	var dir string
+	if wd, err := os.Getwd(); err == nil {
+		for d := wd; ; d = filepath.Dir(d) {
+			if _, err := os.Stat(filepath.Join(d, "go.mod")); err == nil {
+				dir = filepath.Join(d, "bin", "prometheus")
+				break
+			}
+			if filepath.Dir(d) == d {
+				break
+			}
+		}
+	}
+	b := Binaries{Prometheus: os.Getenv(EnvPrometheus), Promtool: os.Getenv(EnvPromtool)}
+	if b.Prometheus == "" && dir != "" {
+		b.Prometheus = filepath.Join(dir, "prometheus")
+	}
+	if b.Promtool == "" && dir != "" {
+		b.Promtool = filepath.Join(dir, "promtool")
+	}
+	var errs []error
+	for _, p := range []string{b.Prometheus, b.Promtool} {
+		if p == "" {
+			errs = append(errs, errors.New("no go.mod above the working directory"))
+		} else if fi, err := os.Stat(p); err != nil {
+			errs = append(errs, err)
+		} else if fi.Mode()&0o111 == 0 {
+			errs = append(errs, fmt.Errorf("%s is not executable", p))
+		}
+	}
+	return b, errors.Join(errs...)
+}
+
+// Require returns the binaries, or skips the test when they are missing;
+// with BUDGETGATE_REQUIRE_PROMETHEUS=1 it fails the test instead.
+func Require(t testing.TB) Binaries {
+	t.Helper()
+	b, err := Find()
+	if err == nil {
+		return b
+	}
+	msg := fmt.Sprintf("prometheus binaries not found (run hack/prometheus.sh bin/prometheus or set %s and %s): %v",
+		EnvPrometheus, EnvPromtool, err)
+	if os.Getenv(EnvRequire) == "1" {
+		t.Fatal(msg)
+	}
+	t.Skip(msg)
+	return b
+}
+
+// Sample is one point of a series.
+type Sample struct {
+	T time.Time
+	V float64
+}
+
+// Series is the history of one series. Metric is written as is, e.g.
+// `http_requests_total{job="checkout",code="200"}`.
+type Series struct {
+	Metric  string
+	Samples []Sample
+}
+
+// Family is an OpenMetrics metric family: the name in its TYPE line (without
+// _total or _bucket), its type (counter, gauge, histogram, unknown) and its
+// series, each with samples in increasing time.
+type Family struct {
+	Name   string
+	Type   string
+	Series []Series
+}
+
+// WriteOpenMetrics writes families in the OpenMetrics text format, with
+// timestamps, terminated by "# EOF".
+func WriteOpenMetrics(w io.Writer, families ...Family) error {
+	bw := bufio.NewWriter(w)
+	for _, f := range families {
+		fmt.Fprintf(bw, "# TYPE %s %s\n", f.Name, f.Type)
+		for _, s := range f.Series {
+			for _, p := range s.Samples {
+				bw.WriteString(s.Metric)
+				bw.WriteByte(' ')
+				bw.WriteString(strconv.FormatFloat(p.V, 'f', -1, 64))
+				bw.WriteByte(' ')
+				bw.WriteString(strconv.FormatFloat(float64(p.T.UnixMilli())/1000, 'f', -1, 64))
+				bw.WriteByte('\n')
+			}
+		}
+	}
+	bw.WriteString("# EOF\n")
+	return bw.Flush()
+}
+
+// Backfill writes families into TSDB blocks under dataDir with
+// `promtool tsdb create-blocks-from openmetrics`, in blocks of up to 486h so
+// that a month of history takes a few passes over the file, not hundreds.
+func (b Binaries) Backfill(t testing.TB, dataDir string, families ...Family) {
+	t.Helper()
+	file := filepath.Join(t.TempDir(), "history.om.txt")
+	f, err := os.Create(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := errors.Join(WriteOpenMetrics(f, families...), f.Close()); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(b.Promtool, "tsdb", "create-blocks-from", "--quiet",
+		"--max-block-duration=744h", "openmetrics", file, dataDir)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("%s: %v\n%s", strings.Join(cmd.Args, " "), err, out)
+	}
+}
+
+// Options configure Start.
+type Options struct {
+	// DataDir is the TSDB directory, e.g. filled by Backfill; empty: a new
+	// temporary directory.
+	DataDir string
+	// Config is the prometheus.yml; empty: no scrape targets.
+	Config string
+	// Retention is --storage.tsdb.retention.time; zero: 60d.
+	Retention string
+	// Args are extra flags.
+	Args []string
+}
+
+// Server is a running Prometheus.
+type Server struct {
+	// URL is the base URL of the HTTP API, e.g. http://127.0.0.1:41234.
+	URL string
+	// DataDir is the TSDB directory.
+	DataDir string
+	// Log is the file that holds the server's output.
+	Log string
+
+	cmd  *exec.Cmd
+	done chan struct{}
+}
+
+// Start runs prometheus until the end of the test and waits until it is
+// ready. Its log is printed if the test fails.
+func (b Binaries) Start(t testing.TB, opts Options) *Server {
+	t.Helper()
+	dir := t.TempDir()
+	if opts.DataDir == "" {
+		opts.DataDir = filepath.Join(dir, "data")
+	}
+	if opts.Config == "" {
+		opts.Config = "global:\n  scrape_interval: 15s\n"
+	}
+	if opts.Retention == "" {
+		opts.Retention = "60d"
+	}
+	config := filepath.Join(dir, "prometheus.yml")
+	if err := os.WriteFile(config, []byte(opts.Config), 0o644); err != nil {
+		t.Fatal(err)
+	}
+
+	var last error
+	for range 3 { // another process may take the free port before us
+		s, err := b.start(t, dir, config, opts)
+		if err == nil {
+			return s
+		}
+		last = err
+	}
+	t.Fatalf("prometheus did not start: %v", last)
+	return nil
+}
+
+func (b Binaries) start(t testing.TB, dir, config string, opts Options) (*Server, error) {
+	port, err := freePort()
+	if err != nil {
+		return nil, err
+	}
+	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+	logFile, err := os.CreateTemp(dir, "prometheus-*.log")
+	if err != nil {
+		return nil, err
+	}
+	defer logFile.Close()
+	args := append([]string{
+		"--config.file=" + config,
+		"--storage.tsdb.path=" + opts.DataDir,
+		"--storage.tsdb.retention.time=" + opts.Retention,
+		"--web.listen-address=" + addr,
+	}, opts.Args...)
+	s := &Server{
+		URL:     "http://" + addr,
+		DataDir: opts.DataDir,
+		Log:     logFile.Name(),
+		cmd:     exec.Command(b.Prometheus, args...),
+		done:    make(chan struct{}),
+	}
+	s.cmd.Stdout, s.cmd.Stderr = logFile, logFile
+	if err := s.cmd.Start(); err != nil {
+		return nil, err
+	}
+	go func() { _ = s.cmd.Wait(); close(s.done) }()
+
+	if err := s.waitReady(time.Minute); err != nil {
+		s.stop()
+		return nil, fmt.Errorf("%w\n%s", err, s.tail())
+	}
+	t.Cleanup(func() {
+		s.stop()
+		if t.Failed() {
+			t.Logf("prometheus log:\n%s", s.tail())
+		}
+	})
+	return s, nil
+}
+
+func (s *Server) waitReady(timeout time.Duration) error {
+	client := &http.Client{Timeout: time.Second}
+	deadline := time.Now().Add(timeout)
+	for time.Now().Before(deadline) {
+		select {
+		case <-s.done:
+			return fmt.Errorf("prometheus exited: %v", s.cmd.ProcessState)
+		default:
+		}
+		if resp, err := client.Get(s.URL + "/-/ready"); err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return nil
+			}
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	return fmt.Errorf("prometheus not ready after %v", timeout)
+}
+
+// stop asks prometheus to shut down and kills it after 10s.
+func (s *Server) stop() {
+	_ = s.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-s.done:
+	case <-time.After(10 * time.Second):
+		_ = s.cmd.Process.Kill()
+		<-s.done
+	}
+}
+
+// tail returns the end of the server log.
+func (s *Server) tail() string {
+	out, _ := os.ReadFile(s.Log)
+	if len(out) > 8<<10 {
+		out = out[len(out)-8<<10:]
+	}
+	return string(out)
+}
+
+func freePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
