@@ -52,9 +52,13 @@ build_etcd() {
   cat >"$dir/main.go" <<'GO'
 package main
 
-import "go.etcd.io/etcd/server/v3/etcdmain"
+import (
+	"os"
 
-func main() { etcdmain.Main(nil) }
+	"go.etcd.io/etcd/server/v3/etcdmain"
+)
+
+func main() { etcdmain.Main(os.Args) }
 GO
   if [ ! -f "$dir/go.sum" ]; then
     (cd "$dir" && rm -f go.mod && go mod init budgetgate.local/etcd >/dev/null 2>&1 &&

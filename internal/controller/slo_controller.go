@@ -161,7 +161,7 @@ func (r *ServiceLevelObjectiveReconciler) readInputs(ctx context.Context, slo *s
 	if in.policy, err = r.resolvePolicy(ctx, slo); err != nil {
 		return in, err
 	}
-	if err := policy.CheckWindows(in.objective, in.policy.Budget); err != nil {
+	if err := policy.CheckWindows(in.objective, string(slo.Spec.Window), in.policy.Budget); err != nil {
 		return in, &invalidError{reason: slov1alpha1.ReasonInvalidPolicy,
 			err: fmt.Errorf("policy %q does not fit window %s: %w", in.policy.Name, slo.Spec.Window, err)}
 	}

@@ -1,43 +1,39 @@
-/*
-Copyright 2026.
-
-Licensed under the Apache License, Version 2.0 (the "License");
-you may not use this file except in compliance with the License.
-You may obtain a copy of the License at
-
-    http://www.apache.org/licenses/LICENSE-2.0
-
-Unless required by applicable law or agreed to in writing, software
-distributed under the License is distributed on an "AS IS" BASIS,
-WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
-See the License for the specific language governing permissions and
-limitations under the License.
-*/
-
-package controller
+package controller_test
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
+	"sort"
+	"sync"
 	"testing"
+	"time"
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
-
-	"k8s.io/client-go/kubernetes/scheme"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
+	clocktesting "k8s.io/utils/clock/testing"
+	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	slov1alpha1 "github.com/budgetgate/budgetgate/api/v1alpha1"
-	// +kubebuilder:scaffold:imports
+	"github.com/budgetgate/budgetgate/internal/controller"
+	"github.com/budgetgate/budgetgate/internal/sli"
 )
 
-// These tests use Ginkgo (BDD-style Go testing framework). Refer to
-// http://onsi.github.io/ginkgo/ to learn more about Ginkgo.
+// The suite runs the real manager, wired by controller.Setup exactly as in
+// main.go, against a real kube-apiserver and etcd (envtest). Only the SLI source
+// is scripted, and the clock is a fake one the specs step.
 
 var (
 	ctx       context.Context
@@ -45,72 +41,167 @@ var (
 	testEnv   *envtest.Environment
 	cfg       *rest.Config
 	k8sClient client.Client
+	scheme    = runtime.NewScheme()
+	clock     = clocktesting.NewFakeClock(time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC))
+	source    = newScriptedSource()
 )
 
 func TestControllers(t *testing.T) {
 	RegisterFailHandler(Fail)
-
+	SetDefaultEventuallyTimeout(30 * time.Second)
+	SetDefaultEventuallyPollingInterval(100 * time.Millisecond)
 	RunSpecs(t, "Controller Suite")
 }
 
 var _ = BeforeSuite(func() {
 	logf.SetLogger(zap.New(zap.WriteTo(GinkgoWriter), zap.UseDevMode(true)))
+	ctx, cancel = context.WithCancel(context.Background())
+	utilruntime.Must(clientgoscheme.AddToScheme(scheme))
+	utilruntime.Must(slov1alpha1.AddToScheme(scheme))
 
-	ctx, cancel = context.WithCancel(context.TODO())
-
-	var err error
-	err = slov1alpha1.AddToScheme(scheme.Scheme)
-	Expect(err).NotTo(HaveOccurred())
-
-	// +kubebuilder:scaffold:scheme
-
-	By("bootstrapping test environment")
+	By("starting a kube-apiserver and etcd")
 	testEnv = &envtest.Environment{
 		CRDDirectoryPaths:     []string{filepath.Join("..", "..", "config", "crd", "bases")},
 		ErrorIfCRDPathMissing: true,
+		BinaryAssetsDirectory: envtestBinaryDir(),
 	}
-
-	// Retrieve the first found binary directory to allow running tests from IDEs
-	if getFirstFoundEnvTestBinaryDir() != "" {
-		testEnv.BinaryAssetsDirectory = getFirstFoundEnvTestBinaryDir()
-	}
-
-	// cfg is defined in this file globally.
+	var err error
 	cfg, err = testEnv.Start()
 	Expect(err).NotTo(HaveOccurred())
-	Expect(cfg).NotTo(BeNil())
-
-	k8sClient, err = client.New(cfg, client.Options{Scheme: scheme.Scheme})
+	k8sClient, err = client.New(cfg, client.Options{Scheme: scheme})
 	Expect(err).NotTo(HaveOccurred())
-	Expect(k8sClient).NotTo(BeNil())
+
+	By("starting the manager")
+	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
+		Scheme:                 scheme,
+		Metrics:                metricsserver.Options{BindAddress: "0"},
+		HealthProbeBindAddress: "0",
+	})
+	Expect(err).NotTo(HaveOccurred())
+	Expect(controller.Setup(ctx, mgr, controller.Config{
+		PrometheusAddress: "http://scripted.invalid",
+		Sources:           func(string) (sli.Source, error) { return source, nil },
+		Clock:             clock,
+		RequeueAfter:      func(time.Duration) time.Duration { return 250 * time.Millisecond },
+	})).To(Succeed())
+	go func() {
+		defer GinkgoRecover()
+		Expect(mgr.Start(ctx)).To(Succeed())
+	}()
 })
 
 var _ = AfterSuite(func() {
-	By("tearing down the test environment")
 	cancel()
-	err := testEnv.Stop()
-	Expect(err).NotTo(HaveOccurred())
+	if testEnv != nil {
+		Expect(testEnv.Stop()).To(Succeed())
+	}
 })
 
-// getFirstFoundEnvTestBinaryDir locates the first binary in the specified path.
-// ENVTEST-based tests depend on specific binaries, usually located in paths set by
-// controller-runtime. When running tests directly (e.g., via an IDE) without using
-// Makefile targets, the 'BinaryAssetsDirectory' must be explicitly configured.
-//
-// This function streamlines the process by finding the required binaries, similar to
-// setting the 'KUBEBUILDER_ASSETS' environment variable. To ensure the binaries are
-// properly set up, run 'make setup-envtest' beforehand.
-func getFirstFoundEnvTestBinaryDir() string {
-	basePath := filepath.Join("..", "..", "bin", "k8s")
-	entries, err := os.ReadDir(basePath)
-	if err != nil {
-		logf.Log.Error(err, "Failed to read directory", "path", basePath)
-		return ""
+// envtestBinaryDir is KUBEBUILDER_ASSETS when set (make test sets it), else the
+// first directory under bin/k8s, for running the suite from an IDE.
+func envtestBinaryDir() string {
+	if dir := os.Getenv("KUBEBUILDER_ASSETS"); dir != "" {
+		return dir
 	}
-	for _, entry := range entries {
-		if entry.IsDir() {
-			return filepath.Join(basePath, entry.Name())
+	matches, _ := filepath.Glob(filepath.Join("..", "..", "bin", "k8s", "*"))
+	if len(matches) == 0 {
+		Fail("no envtest binaries: run `make test`, which builds them into bin/k8s")
+	}
+	return matches[0]
+}
+
+// scriptedSource answers per SLO (keyed by its errors selector or query) with
+// error ratios per window, or with an error.
+type scriptedSource struct {
+	mu      sync.Mutex
+	scripts map[string]script
+	calls   map[string]int
+}
+
+type script struct {
+	ratios map[time.Duration]float64 // window → error ratio; missing windows have no data
+	dflt   *float64                  // ratio for windows not in ratios
+	events float64
+	err    error
+}
+
+func newScriptedSource() *scriptedSource {
+	return &scriptedSource{scripts: map[string]script{}, calls: map[string]int{}}
+}
+
+func keyOf(ind sli.Indicator) string {
+	switch {
+	case ind.Ratio != nil:
+		return ind.Ratio.Errors
+	case ind.Latency != nil:
+		return ind.Latency.Success
+	}
+	return ind.Query
+}
+
+// set scripts the key: every window at ratio dflt, except those in overrides.
+func (s *scriptedSource) set(key string, dflt float64, overrides map[time.Duration]float64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.scripts[key] = script{ratios: overrides, dflt: &dflt, events: 10000}
+}
+
+func (s *scriptedSource) fail(key string, err error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.scripts[key] = script{err: err}
+}
+
+func (s *scriptedSource) callsOf(key string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.calls[key]
+}
+
+func (s *scriptedSource) Measure(_ context.Context, ind sli.Indicator, windows []time.Duration) (map[time.Duration]sli.Result, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	key := keyOf(ind)
+	s.calls[key]++
+	sc, ok := s.scripts[key]
+	if !ok {
+		return nil, nil
+	}
+	if sc.err != nil {
+		return nil, sc.err
+	}
+	out := map[time.Duration]sli.Result{}
+	for _, w := range windows {
+		if r, ok := sc.ratios[w]; ok {
+			out[w] = sli.Result{ErrorRatio: r, Events: sc.events}
+		} else if sc.dflt != nil {
+			out[w] = sli.Result{ErrorRatio: *sc.dflt, Events: sc.events}
 		}
 	}
-	return ""
+	return out, nil
 }
+
+// newNamespace creates a namespace for one spec.
+func newNamespace() string {
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: "bg-"}}
+	Expect(k8sClient.Create(ctx, ns)).To(Succeed())
+	return ns.Name
+}
+
+// eventsFor lists the reasons of the Events regarding an object, sorted.
+func eventsFor(g Gomega, namespace, name string) []string {
+	list := &corev1.EventList{}
+	g.Expect(k8sClient.List(ctx, list, client.InNamespace(namespace))).To(Succeed())
+	var reasons []string
+	for _, e := range list.Items {
+		if e.InvolvedObject.Name == name {
+			reasons = append(reasons, e.Reason)
+		}
+	}
+	sort.Strings(reasons)
+	return reasons
+}
+
+func ptr[T any](v T) *T { return &v }
+
+var _ = fmt.Sprintf

@@ -251,13 +251,13 @@ func rule(i int, in *slov1alpha1.PolicyRule) (budget.Rule, error) {
 }
 
 // CheckWindows reports policy windows longer than the SLO window, which could
-// never have data that means anything.
-func CheckWindows(o budget.Objective, p budget.Policy) error {
+// never have data that means anything. window is the SLO window as written.
+func CheckWindows(o budget.Objective, window string, p budget.Policy) error {
 	var errs []error
 	for _, r := range p.Rules {
 		if r.BurnRate != nil && r.BurnRate.LongWindow > o.Window {
 			errs = append(errs, fmt.Errorf("rule %q: longWindow %s is longer than the SLO window %s",
-				r.Name, model.Duration(r.BurnRate.LongWindow), model.Duration(o.Window)))
+				r.Name, model.Duration(r.BurnRate.LongWindow), window))
 		}
 	}
 	return errors.Join(errs...)

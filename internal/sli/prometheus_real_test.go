@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"net/http"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -144,7 +146,8 @@ func TestRealPrometheus(t *testing.T) {
 	bins.Backfill(t, dataDir, h.families()...)
 	srv := bins.Start(t, prometheustest.Options{DataDir: dataDir})
 
-	p, err := NewPrometheus(srv.URL, WithClock(func() time.Time { return end }))
+	requests := &countingTransport{next: http.DefaultTransport}
+	p, err := NewPrometheus(srv.URL, WithClock(func() time.Time { return end }), WithRoundTripper(requests))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -211,9 +214,13 @@ func TestRealPrometheus(t *testing.T) {
 	}}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			before := requests.n.Load()
 			got, err := p.Measure(ctx, tt.ind, windows)
 			if err != nil {
 				t.Fatal(err)
+			}
+			if n := requests.n.Load() - before; n != int64(len(windows)) {
+				t.Errorf("Measure sent %d requests for %d windows", n, len(windows))
 			}
 			var table strings.Builder
 			fmt.Fprintf(&table, "%-6s %-22s %-22s %-12s %-16s %-16s\n",
@@ -255,6 +262,17 @@ func TestRealPrometheus(t *testing.T) {
 			t.Errorf("Measure = %v, %v; want a QueryError wrapping bad_data", got, err)
 		}
 	})
+}
+
+// countingTransport counts HTTP requests.
+type countingTransport struct {
+	next http.RoundTripper
+	n    atomic.Int64
+}
+
+func (c *countingTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	c.n.Add(1)
+	return c.next.RoundTrip(r)
 }
 
 // near reports whether a and b agree to a relative 1e-9.

@@ -65,6 +65,13 @@ func (f *fakeProm) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	fmt.Fprint(w, body)
 }
 
+// recorded returns copies of the queries, times and timeouts received so far.
+func (f *fakeProm) recorded() (queries, times, timeouts []string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return slices.Clone(f.queries), slices.Clone(f.times), slices.Clone(f.timeouts)
+}
+
 // start serves f and returns a source on it with the clock at evalTime.
 func (f *fakeProm) start(t testing.TB, opts ...Option) *Prometheus {
 	t.Helper()
@@ -144,12 +151,13 @@ func TestMeasureQueries(t *testing.T) {
 				q, _ := BuildQuery(tt.ind, w)
 				wantQueries = append(wantQueries, q)
 			}
-			slices.Sort(f.queries)
+			queries, times, _ := f.recorded()
+			slices.Sort(queries)
 			slices.Sort(wantQueries)
-			if !slices.Equal(f.queries, wantQueries) {
-				t.Errorf("queries:\n got %q\nwant %q", f.queries, wantQueries)
+			if !slices.Equal(queries, wantQueries) {
+				t.Errorf("queries:\n got %q\nwant %q", queries, wantQueries)
 			}
-			for _, ts := range f.times {
+			for _, ts := range times {
 				if ts != "1782907200" {
 					t.Errorf("query time = %q, want 1782907200 (evalTime)", ts)
 				}
@@ -304,7 +312,8 @@ func TestMeasureTimeout(t *testing.T) {
 	if d := time.Since(start); d > 5*time.Second {
 		t.Errorf("Measure took %v despite a 100ms timeout", d)
 	}
-	for _, ts := range f.times {
+	_, times, _ := f.recorded()
+	for _, ts := range times {
 		if ts != "1782907200" {
 			t.Errorf("query time = %q", ts)
 		}
@@ -324,8 +333,8 @@ func TestMeasureSendsTimeout(t *testing.T) {
 		if _, err := f.start(t, opts...).Measure(context.Background(), ratioIndicator, []time.Duration{time.Hour}); err != nil {
 			t.Errorf("timeout %v: %v", tt.timeout, err)
 		}
-		if !slices.Equal(f.timeouts, []string{tt.want}) {
-			t.Errorf("timeout %v: sent %q, want %q", tt.timeout, f.timeouts, tt.want)
+		if _, _, timeouts := f.recorded(); !slices.Equal(timeouts, []string{tt.want}) {
+			t.Errorf("timeout %v: sent %q, want %q", tt.timeout, timeouts, tt.want)
 		}
 	}
 }
@@ -349,8 +358,8 @@ func TestMeasureBadInput(t *testing.T) {
 	if _, err := p.Measure(context.Background(), ratioIndicator, []time.Duration{time.Hour, 0}); !errors.Is(err, ErrBadWindow) {
 		t.Errorf("bad window: error = %v, want ErrBadWindow", err)
 	}
-	if len(f.queries) != 0 {
-		t.Errorf("sent %d queries for bad input", len(f.queries))
+	if queries, _, _ := f.recorded(); len(queries) != 0 {
+		t.Errorf("sent %d queries for bad input", len(queries))
 	}
 	got, err := p.Measure(context.Background(), ratioIndicator, nil)
 	if err != nil || len(got) != 0 {

@@ -1,0 +1,358 @@
+package freeze
+
+import (
+	"context"
+	"slices"
+	"strings"
+	"time"
+
+	authenticationv1 "k8s.io/api/authentication/v1"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
+	"k8s.io/apimachinery/pkg/labels"
+)
+
+// Decide decides an admission request for a workload. Rules, cheapest first:
+//
+//  1. Anything but CREATE and UPDATE, or no new pod template: Allow, scale-or-metadata.
+//  2. No frozen SLO selects the workload (by its new or its old labels): Allow, not-frozen.
+//  3. UPDATE with a semantically equal template: Allow, scale-or-metadata.
+//  4. UPDATE changing only kubectl.kubernetes.io/restartedAt: Allow, restart.
+//  5. An unexpired FreezeException covers the workload: Allow, exception.
+//  6. An exempt release class claimed by an authorised user: Allow, exempt-class.
+//  7. UPDATE back to a previous revision's template: Allow, rollback.
+//  8. Only DryRun SLOs left: Warn, dry-run.
+//  9. Deny, template-change (UPDATE) or create (CREATE).
+//
+// Lookups is called only in rules 6 and 7, and only as far as needed. Decide never
+// panics on nil workloads, templates, labels, selectors or lookups.
+func Decide(ctx context.Context, req Request, frozen []FrozenSLO, exceptions []Exception, lookups Lookups, now time.Time) Result {
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	op := req.Operation
+	if op != Create && op != Update {
+		return Result{Decision: Allow, Class: ClassScaleOrMetadata, Message: "budgetgate: only creations and pod template changes are gated"}
+	}
+	w := req.New
+	if w == nil || w.Template == nil {
+		return Result{Decision: Allow, Class: ClassScaleOrMetadata, Message: "budgetgate: no pod template to release"}
+	}
+	var old *Workload
+	if op == Update {
+		old = req.Old
+	}
+
+	// Rule 2: the frozen SLOs selecting the workload, sorted by namespace/name.
+	var selecting []*FrozenSLO
+	for i := range frozen {
+		s := &frozen[i]
+		if Selects(*s, w) || Selects(*s, old) {
+			selecting = append(selecting, s)
+		}
+	}
+	if len(selecting) == 0 {
+		return Result{Decision: Allow, Class: ClassNotFrozen, Message: "budgetgate: no frozen SLO selects " + workloadName(w)}
+	}
+	slices.SortFunc(selecting, func(a, b *FrozenSLO) int {
+		if c := strings.Compare(a.Namespace, b.Namespace); c != 0 {
+			return c
+		}
+		return strings.Compare(a.Name, b.Name)
+	})
+	res := Result{SLOs: make([]string, len(selecting))}
+	for i, s := range selecting {
+		res.SLOs[i] = s.Namespace + "/" + s.Name
+	}
+	frozenBy := strings.Join(res.SLOs, ",")
+
+	// Rules 3 and 4: same template, or a restart.
+	var oldTemplate *corev1.PodTemplateSpec
+	if old != nil {
+		oldTemplate = old.Template
+	}
+	if oldTemplate != nil {
+		if equality.Semantic.DeepEqual(oldTemplate, w.Template) {
+			res.Decision, res.Class = Allow, ClassScaleOrMetadata
+			res.Message = "budgetgate: pod template of " + workloadName(w) + " unchanged"
+			return res
+		}
+		if OnlyRestartChanged(oldTemplate, w.Template) {
+			res.Decision, res.Class = Allow, ClassRestart
+			res.Message = "budgetgate: restart of " + workloadName(w) + " (only " + RestartedAtAnnotation + " changed)"
+			return res
+		}
+	}
+
+	// Rule 5: an active FreezeException.
+	if ex := coveringException(exceptions, w, now); ex != nil {
+		res.Decision, res.Class = Allow, ClassException
+		res.Exception = ex.Name
+		res.Message = "budgetgate: " + workloadName(w) + " released during the freeze by " + sloList(res.SLOs) +
+			" under FreezeException " + ex.Namespace + "/" + ex.Name +
+			" (reason: " + quote(ex.Reason, maxReasonRunes) + "; expires " + rfc3339(ex.ExpiresAt) + ")"
+		res.Warnings = []string{warning(res.Message)}
+		res.AuditAnnotations = map[string]string{
+			AuditUser:      req.User.Username,
+			AuditException: ex.Name,
+			AuditReason:    ex.Reason,
+			AuditFrozenBy:  frozenBy,
+		}
+		return res
+	}
+
+	// From here on the freeze would deny (or, in DryRun, would deny): lookups allowed.
+	blocking := selecting
+	var notes []string
+
+	// Rule 6: a claimed exempt release class. The claim must be exempt under every
+	// SLO that decides (the Enforce ones if any, else the DryRun ones) and the user
+	// must hold release-during-freeze; SLOs exempting the class then stop blocking.
+	if class := w.Template.Annotations[ReleaseClassAnnotation]; class != "" {
+		decisive := decisiveSLOs(blocking)
+		var notExempt []*FrozenSLO
+		for _, s := range decisive {
+			if !slices.Contains(s.ExemptReleaseClasses, class) {
+				notExempt = append(notExempt, s)
+			}
+		}
+		if len(notExempt) > 0 {
+			notes = append(notes, notExemptNote(class, notExempt))
+		} else {
+			ok, note := mayRelease(ctx, lookups, req.User, w.Namespace, class)
+			if ok {
+				res.ReleaseClass = class
+				res.AuditAnnotations = map[string]string{
+					AuditUser:         req.User.Username,
+					AuditReleaseClass: class,
+					AuditFrozenBy:     frozenBy,
+				}
+				var rest []*FrozenSLO
+				for _, s := range blocking {
+					if !slices.Contains(s.ExemptReleaseClasses, class) {
+						rest = append(rest, s)
+					}
+				}
+				if len(rest) == 0 {
+					res.Decision, res.Class = Allow, ClassExemptClass
+					res.Message = "budgetgate: " + workloadName(w) + " released during the freeze by " + sloList(res.SLOs) +
+						" as release class " + quote(class, maxClassRunes) + " by " + quote(req.User.Username, maxUserRunes) +
+						", who may " + ReleaseDuringFreezeVerb
+					res.Warnings = []string{warning(res.Message)}
+					return res
+				}
+				blocking = rest
+				notes = append(notes, "Release class "+quote(class, maxClassRunes)+" was honoured for "+sloList(names(selecting, class))+".")
+			} else {
+				notes = append(notes, note)
+			}
+		}
+	}
+
+	// Rule 7: a rollback to a previous revision.
+	if op == Update && oldTemplate != nil {
+		if lookups == nil {
+			notes = append(notes, "No revision history was available to recognise a rollback.")
+		} else {
+			prev, err := lookups.PreviousTemplates(ctx, w)
+			if err != nil {
+				notes = append(notes, "Could not read the revision history to recognise a rollback: "+sanitize(err.Error(), maxErrorRunes)+".")
+			} else if isRollback(w.Template, prev) {
+				res.Decision, res.Class = Allow, ClassRollback
+				res.Message = "budgetgate: rollback of " + workloadName(w) + " to a previous revision during the freeze by " + sloList(res.SLOs)
+				return res
+			}
+		}
+	}
+
+	// Rules 8 and 9.
+	lines := denyLines(op, w, blocking, notes, now)
+	if len(enforcing(blocking)) == 0 {
+		res.Decision, res.Class = Warn, ClassDryRun
+		lines[0] = "DryRun: would deny: " + lines[0]
+		res.Message = strings.Join(lines, "\n")
+		res.Warnings = []string{warning(strings.Join(lines, " "))}
+		return res
+	}
+	res.Decision, res.Class = Deny, ClassTemplateChange
+	if op == Create {
+		res.Class = ClassCreate
+	}
+	res.Message = strings.Join(lines, "\n")
+	// A honoured class did not admit the request: nothing to audit.
+	res.ReleaseClass, res.AuditAnnotations = "", nil
+	return res
+}
+
+// Selects reports whether s gates w: same namespace and s's non-empty selector
+// matches w's labels. A nil workload or a nil or empty selector selects nothing.
+func Selects(s FrozenSLO, w *Workload) bool {
+	if w == nil || s.Selector == nil || s.Selector.Empty() || s.Namespace != w.Namespace {
+		return false
+	}
+	return s.Selector.Matches(labels.Set(w.Labels))
+}
+
+// TemplatesEqualIgnoringHash reports whether a and b are semantically equal once
+// the pod-template-hash label is removed from both. Two nil templates are equal.
+func TemplatesEqualIgnoringHash(a, b *corev1.PodTemplateSpec) bool {
+	if a == nil || b == nil {
+		return a == b
+	}
+	x, y := strip(a, PodTemplateHashLabel, ""), strip(b, PodTemplateHashLabel, "")
+	return equality.Semantic.DeepEqual(&x, &y)
+}
+
+// OnlyRestartChanged reports whether new differs from old only by the
+// kubectl.kubernetes.io/restartedAt annotation being added or changed, which is
+// what `kubectl rollout restart` does.
+func OnlyRestartChanged(old, new *corev1.PodTemplateSpec) bool {
+	if old == nil || new == nil {
+		return false
+	}
+	at, ok := new.Annotations[RestartedAtAnnotation]
+	if !ok {
+		return false
+	}
+	if before, had := old.Annotations[RestartedAtAnnotation]; had && before == at {
+		return false
+	}
+	x, y := strip(old, "", RestartedAtAnnotation), strip(new, "", RestartedAtAnnotation)
+	return equality.Semantic.DeepEqual(&x, &y)
+}
+
+// isRollback reports whether t equals one of prev, ignoring pod-template-hash and
+// kubectl.kubernetes.io/restartedAt on both sides.
+func isRollback(t *corev1.PodTemplateSpec, prev []corev1.PodTemplateSpec) bool {
+	x := strip(t, PodTemplateHashLabel, RestartedAtAnnotation)
+	for i := range prev {
+		y := strip(&prev[i], PodTemplateHashLabel, RestartedAtAnnotation)
+		if equality.Semantic.DeepEqual(&x, &y) {
+			return true
+		}
+	}
+	return false
+}
+
+// strip returns a shallow copy of t without the given label and annotation (empty:
+// keep). Maps are copied only when they hold the key; t is never modified.
+func strip(t *corev1.PodTemplateSpec, label, annotation string) corev1.PodTemplateSpec {
+	c := *t
+	if label != "" {
+		c.Labels = without(t.Labels, label)
+	}
+	if annotation != "" {
+		c.Annotations = without(t.Annotations, annotation)
+	}
+	return c
+}
+
+func without(m map[string]string, key string) map[string]string {
+	if _, ok := m[key]; !ok {
+		return m
+	}
+	out := make(map[string]string, len(m)-1)
+	for k, v := range m {
+		if k != key {
+			out[k] = v
+		}
+	}
+	return out
+}
+
+// coveringException returns the unexpired exception in w's namespace whose
+// non-empty selector matches w's labels or whose workloads name w; the one with
+// the smallest name when several do.
+func coveringException(exceptions []Exception, w *Workload, now time.Time) *Exception {
+	var best *Exception
+	for i := range exceptions {
+		e := &exceptions[i]
+		if e.Namespace != w.Namespace || !now.Before(e.ExpiresAt) || !covers(e, w) {
+			continue
+		}
+		if best == nil || e.Name < best.Name {
+			best = e
+		}
+	}
+	return best
+}
+
+func covers(e *Exception, w *Workload) bool {
+	if e.Selector != nil && !e.Selector.Empty() && e.Selector.Matches(labels.Set(w.Labels)) {
+		return true
+	}
+	for _, r := range e.Workloads {
+		if r.Name == w.Name && strings.EqualFold(r.Kind, w.Kind) {
+			return true
+		}
+	}
+	return false
+}
+
+// mayRelease asks lookups whether user may release-during-freeze in namespace; when
+// not, it returns the note explaining why the claimed class was not honoured.
+func mayRelease(ctx context.Context, lookups Lookups, user authenticationv1.UserInfo, namespace, class string) (bool, string) {
+	prefix := "Release class " + quote(class, maxClassRunes) + " was not honoured: "
+	if lookups == nil {
+		return false, prefix + "no authoriser is available to check " + ReleaseDuringFreezeVerb + "."
+	}
+	ok, err := lookups.MayReleaseDuringFreeze(ctx, user, namespace)
+	switch {
+	case err != nil:
+		return false, prefix + "could not check whether " + quote(user.Username, maxUserRunes) + " may " +
+			ReleaseDuringFreezeVerb + ": " + sanitize(err.Error(), maxErrorRunes) + "."
+	case !ok:
+		return false, prefix + "user " + quote(user.Username, maxUserRunes) + " may not " + ReleaseDuringFreezeVerb +
+			" on " + SLOResource + "." + SLOGroup + " in namespace " + namespace + "."
+	}
+	return true, ""
+}
+
+func notExemptNote(class string, slos []*FrozenSLO) string {
+	var b strings.Builder
+	b.WriteString("Release class " + quote(class, maxClassRunes) + " was not honoured: it is not exempt under ")
+	for i, s := range slos {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString(policyName(s) + " of SLO " + s.Namespace + "/" + s.Name + " (exempt: ")
+		if len(s.ExemptReleaseClasses) == 0 {
+			b.WriteString("none")
+		} else {
+			b.WriteString(strings.Join(s.ExemptReleaseClasses, ", "))
+		}
+		b.WriteString(")")
+	}
+	b.WriteString(".")
+	return b.String()
+}
+
+// decisiveSLOs are the SLOs that decide between Deny and Warn: the Enforce ones
+// if any, else the DryRun ones.
+func decisiveSLOs(slos []*FrozenSLO) []*FrozenSLO {
+	if e := enforcing(slos); len(e) > 0 {
+		return e
+	}
+	return slos
+}
+
+func enforcing(slos []*FrozenSLO) []*FrozenSLO {
+	var out []*FrozenSLO
+	for _, s := range slos {
+		if !s.DryRun {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// names lists "ns/name" of the SLOs exempting class.
+func names(slos []*FrozenSLO, class string) []string {
+	var out []string
+	for _, s := range slos {
+		if slices.Contains(s.ExemptReleaseClasses, class) {
+			out = append(out, s.Namespace+"/"+s.Name)
+		}
+	}
+	return out
+}
