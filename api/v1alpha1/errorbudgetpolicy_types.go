@@ -78,6 +78,7 @@ type ErrorBudgetPolicySpec struct {
 	Rules []PolicyRule `json:"rules"`
 
 	// Freeze says how long freezes hold and when they lift.
+	// +kubebuilder:default={}
 	// +optional
 	Freeze FreezeSettings `json:"freeze,omitempty,omitzero"`
 
@@ -170,6 +171,7 @@ type FreezeSettings struct {
 	// +optional
 	MinDuration Duration `json:"minDuration,omitempty"`
 	// ReleaseWhen is the hysteresis of budget freezes.
+	// +kubebuilder:default={}
 	// +optional
 	ReleaseWhen ReleaseWhen `json:"releaseWhen,omitempty,omitzero"`
 }

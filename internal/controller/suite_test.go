@@ -42,7 +42,7 @@ var (
 	cfg       *rest.Config
 	k8sClient client.Client
 	scheme    = runtime.NewScheme()
-	clock     = clocktesting.NewFakeClock(time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC))
+	clock     = clocktesting.NewFakeClock(time.Now().Truncate(time.Second))
 	source    = newScriptedSource()
 )
 

@@ -12,6 +12,7 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	authenticationv1 "k8s.io/api/authentication/v1"
 	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 
 	slov1alpha1 "github.com/budgetgate/budgetgate/api/v1alpha1"
@@ -54,10 +55,14 @@ func labelled(k, v string) tplOpt {
 	return func(t *corev1.PodTemplateSpec) { t.Labels[k] = v }
 }
 
-func restartedAt(v string) tplOpt   { return annotated(RestartedAtAnnotation, v) }
-func releaseClass(c string) tplOpt  { return annotated(ReleaseClassAnnotation, c) }
-func hashed(h string) tplOpt        { return labelled(PodTemplateHashLabel, h) }
-func withEnv(k, v string) tplOpt    { return func(t *corev1.PodTemplateSpec) { t.Spec.Containers[0].Env = append(t.Spec.Containers[0].Env, corev1.EnvVar{Name: k, Value: v}) } }
+func restartedAt(v string) tplOpt  { return annotated(RestartedAtAnnotation, v) }
+func releaseClass(c string) tplOpt { return annotated(ReleaseClassAnnotation, c) }
+func hashed(h string) tplOpt       { return labelled(PodTemplateHashLabel, h) }
+func withEnv(k, v string) tplOpt {
+	return func(t *corev1.PodTemplateSpec) {
+		t.Spec.Containers[0].Env = append(t.Spec.Containers[0].Env, corev1.EnvVar{Name: k, Value: v})
+	}
+}
 func deploy(l map[string]string, t *corev1.PodTemplateSpec) *Workload {
 	return &Workload{Kind: "Deployment", Namespace: "shop", Name: "checkout", Labels: l, Template: t}
 }
@@ -459,8 +464,8 @@ func decideCases() []decideCase {
 			wantCalls: []string{histCall},
 		},
 		{
-			name: "rollback modulo restartedAt",
-			req: update(deploy(checkout, tpl("v1", restartedAt("2026-05-01T09:00:00Z"))), deploy(checkout, tpl("v0", restartedAt("2026-05-01T09:00:00Z"))), alice),
+			name:   "rollback modulo restartedAt",
+			req:    update(deploy(checkout, tpl("v1", restartedAt("2026-05-01T09:00:00Z"))), deploy(checkout, tpl("v0", restartedAt("2026-05-01T09:00:00Z"))), alice),
 			frozen: []FrozenSLO{sloAvail},
 			lookups: &fakeLookups{history: history(
 				tpl("v0", hashed("5d4c"), restartedAt("2026-04-20T08:00:00Z")),
@@ -469,11 +474,11 @@ func decideCases() []decideCase {
 			wantCalls: []string{histCall},
 		},
 		{
-			name:    "rollback, DryRun: allowed without warning",
-			req:     update(deploy(checkout, v1), deploy(checkout, tpl("v0")), alice),
-			frozen:  []FrozenSLO{sloDry},
-			lookups: prevHistory(),
-			want:    Result{Decision: Allow, Class: ClassRollback, SLOs: []string{"shop/checkout-errors"}, Message: "budgetgate: rollback of Deployment shop/checkout to a previous revision during the freeze by SLO shop/checkout-errors"},
+			name:      "rollback, DryRun: allowed without warning",
+			req:       update(deploy(checkout, v1), deploy(checkout, tpl("v0")), alice),
+			frozen:    []FrozenSLO{sloDry},
+			lookups:   prevHistory(),
+			want:      Result{Decision: Allow, Class: ClassRollback, SLOs: []string{"shop/checkout-errors"}, Message: "budgetgate: rollback of Deployment shop/checkout to a previous revision during the freeze by SLO shop/checkout-errors"},
 			wantCalls: []string{histCall},
 		},
 		{
@@ -520,12 +525,12 @@ func decideCases() []decideCase {
 			wantCalls: []string{sarAlice},
 		},
 		{
-			name:      "create under exception",
-			req:       create(deploy(checkout, v1), alice),
-			frozen:    []FrozenSLO{sloAvail},
+			name:       "create under exception",
+			req:        create(deploy(checkout, v1), alice),
+			frozen:     []FrozenSLO{sloAvail},
 			exceptions: []Exception{fexActive},
-			lookups:   &fakeLookups{},
-			want:      exceptionResult("shop/checkout-availability"),
+			lookups:    &fakeLookups{},
+			want:       exceptionResult("shop/checkout-availability"),
 		},
 
 		// ---- exempt release class ----
@@ -611,8 +616,8 @@ func decideCases() []decideCase {
 			lookups: &fakeLookups{allowed: true},
 			want: Result{
 				Decision: Allow, Class: ClassExemptClass, SLOs: []string{"shop/checkout-availability", "shop/checkout-latency"}, ReleaseClass: "security",
-				Message:  "budgetgate: Deployment shop/checkout released during the freeze by SLOs shop/checkout-availability, shop/checkout-latency as release class \"security\" by \"alice\", who may release-during-freeze",
-				Warnings: []string{"budgetgate: Deployment shop/checkout released during the freeze by SLOs shop/checkout-availability, shop/checkout-latency as release class \"security\" by \"alice\", who may release-during-freeze"},
+				Message:          "budgetgate: Deployment shop/checkout released during the freeze by SLOs shop/checkout-availability, shop/checkout-latency as release class \"security\" by \"alice\", who may release-during-freeze",
+				Warnings:         []string{"budgetgate: Deployment shop/checkout released during the freeze by SLOs shop/checkout-availability, shop/checkout-latency as release class \"security\" by \"alice\", who may release-during-freeze"},
 				AuditAnnotations: map[string]string{"user": "alice", "release-class": "security", "frozen-by": "shop/checkout-availability,shop/checkout-latency"},
 			},
 			wantCalls: []string{sarAlice},
@@ -624,8 +629,8 @@ func decideCases() []decideCase {
 			lookups: &fakeLookups{allowed: true},
 			want: Result{
 				Decision: Allow, Class: ClassExemptClass, SLOs: []string{"shop/checkout-errors"}, ReleaseClass: "hotfix",
-				Message:  "budgetgate: Deployment shop/checkout released during the freeze by SLO shop/checkout-errors as release class \"hotfix\" by \"alice\", who may release-during-freeze",
-				Warnings: []string{"budgetgate: Deployment shop/checkout released during the freeze by SLO shop/checkout-errors as release class \"hotfix\" by \"alice\", who may release-during-freeze"},
+				Message:          "budgetgate: Deployment shop/checkout released during the freeze by SLO shop/checkout-errors as release class \"hotfix\" by \"alice\", who may release-during-freeze",
+				Warnings:         []string{"budgetgate: Deployment shop/checkout released during the freeze by SLO shop/checkout-errors as release class \"hotfix\" by \"alice\", who may release-during-freeze"},
 				AuditAnnotations: map[string]string{"user": "alice", "release-class": "hotfix", "frozen-by": "shop/checkout-errors"},
 			},
 			wantCalls: []string{sarAlice},
@@ -673,11 +678,11 @@ func decideCases() []decideCase {
 			wantCalls: []string{sarMallory, histCall},
 		},
 		{
-			name:    "release class label on the workload (not the pod template) is ignored",
-			req:     update(deploy(checkout, v1), deploy(map[string]string{"app": "checkout", ReleaseClassAnnotation: "hotfix"}, v2), alice),
-			frozen:  []FrozenSLO{sloAvail},
-			lookups: &fakeLookups{allowed: true},
-			want:    denyAvail,
+			name:      "release class label on the workload (not the pod template) is ignored",
+			req:       update(deploy(checkout, v1), deploy(map[string]string{"app": "checkout", ReleaseClassAnnotation: "hotfix"}, v2), alice),
+			frozen:    []FrozenSLO{sloAvail},
+			lookups:   &fakeLookups{allowed: true},
+			want:      denyAvail,
 			wantCalls: []string{histCall},
 		},
 		{
@@ -724,8 +729,8 @@ func decideCases() []decideCase {
 			lookups:    &fakeLookups{allowed: true},
 			want: Result{
 				Decision: Allow, Class: ClassException, SLOs: availOnly, Exception: "by-ref",
-				Message:  "budgetgate: Deployment shop/checkout released during the freeze by SLO shop/checkout-availability under FreezeException shop/by-ref (reason: \"INC-4711 payment outage fix\"; expires 2026-05-01T11:30:00Z)",
-				Warnings: []string{"budgetgate: Deployment shop/checkout released during the freeze by SLO shop/checkout-availability under FreezeException shop/by-ref (reason: \"INC-4711 payment outage fix\"; expires 2026-05-01T11:30:00Z)"},
+				Message:          "budgetgate: Deployment shop/checkout released during the freeze by SLO shop/checkout-availability under FreezeException shop/by-ref (reason: \"INC-4711 payment outage fix\"; expires 2026-05-01T11:30:00Z)",
+				Warnings:         []string{"budgetgate: Deployment shop/checkout released during the freeze by SLO shop/checkout-availability under FreezeException shop/by-ref (reason: \"INC-4711 payment outage fix\"; expires 2026-05-01T11:30:00Z)"},
 				AuditAnnotations: map[string]string{"user": "mallory", "exception": "by-ref", "reason": "INC-4711 payment outage fix", "frozen-by": "shop/checkout-availability"},
 			},
 		},
@@ -737,8 +742,8 @@ func decideCases() []decideCase {
 			lookups:    &fakeLookups{},
 			want: Result{
 				Decision: Allow, Class: ClassException, SLOs: availOnly, Exception: "by-ref",
-				Message:  "budgetgate: Deployment shop/checkout released during the freeze by SLO shop/checkout-availability under FreezeException shop/by-ref (reason: \"INC-4711 payment outage fix\"; expires 2026-05-01T11:30:00Z)",
-				Warnings: []string{"budgetgate: Deployment shop/checkout released during the freeze by SLO shop/checkout-availability under FreezeException shop/by-ref (reason: \"INC-4711 payment outage fix\"; expires 2026-05-01T11:30:00Z)"},
+				Message:          "budgetgate: Deployment shop/checkout released during the freeze by SLO shop/checkout-availability under FreezeException shop/by-ref (reason: \"INC-4711 payment outage fix\"; expires 2026-05-01T11:30:00Z)",
+				Warnings:         []string{"budgetgate: Deployment shop/checkout released during the freeze by SLO shop/checkout-availability under FreezeException shop/by-ref (reason: \"INC-4711 payment outage fix\"; expires 2026-05-01T11:30:00Z)"},
 				AuditAnnotations: map[string]string{"user": "alice", "exception": "by-ref", "reason": "INC-4711 payment outage fix", "frozen-by": "shop/checkout-availability"},
 			},
 		},
@@ -790,8 +795,8 @@ func decideCases() []decideCase {
 			lookups:    &fakeLookups{},
 			want: Result{
 				Decision: Allow, Class: ClassException, SLOs: availOnly, Exception: "x",
-				Message:  "budgetgate: Deployment shop/checkout released during the freeze by SLO shop/checkout-availability under FreezeException shop/x (reason: \"line one\\nline two\"; expires 2026-05-01T11:00:00Z)",
-				Warnings: []string{"budgetgate: Deployment shop/checkout released during the freeze by SLO shop/checkout-availability under FreezeException shop/x (reason: \"line one\\nline two\"; expires 2026-05-01T11:00:00Z)"},
+				Message:          "budgetgate: Deployment shop/checkout released during the freeze by SLO shop/checkout-availability under FreezeException shop/x (reason: \"line one\\nline two\"; expires 2026-05-01T11:00:00Z)",
+				Warnings:         []string{"budgetgate: Deployment shop/checkout released during the freeze by SLO shop/checkout-availability under FreezeException shop/x (reason: \"line one\\nline two\"; expires 2026-05-01T11:00:00Z)"},
 				AuditAnnotations: map[string]string{"user": "alice", "exception": "x", "reason": "line one\nline two", "frozen-by": "shop/checkout-availability"},
 			},
 		},
@@ -893,12 +898,12 @@ func containsClass(c Class) bool {
 
 func TestDecideNilContextAndInputsUnchanged(t *testing.T) {
 	old := deploy(checkout, tpl("v1", restartedAt("a"), hashed("x")))
-	nw := deploy(checkout, tpl("v0", restartedAt("b"), hashed("y"), releaseClass("hotfix")))
-	lk := &fakeLookups{history: history(tpl("v0", hashed("5d4c")))}
+	nw := deploy(checkout, tpl("v0", restartedAt("b"), hashed("y"), releaseClass("security")))
+	lk := &fakeLookups{history: history(tpl("v2"), tpl("v0", hashed("5d4c"), releaseClass("security")))}
 	before := []*Workload{deepCopy(old), deepCopy(nw)}
 	frozen := []FrozenSLO{sloLatency, sloAvail}
-	//nolint:staticcheck // a nil context must not panic
-	got := Decide(nil, update(old, nw, mallory), frozen, nil, lk, now) //lint:ignore SA1012 nil context on purpose
+	var nilCtx context.Context // a nil context must not panic
+	got := Decide(nilCtx, update(old, nw, mallory), frozen, nil, lk, now)
 	if got.Class != ClassRollback {
 		t.Errorf("Class = %s, want rollback (message %q)", got.Class, got.Message)
 	}
@@ -915,9 +920,11 @@ func TestDecideNilContextAndInputsUnchanged(t *testing.T) {
 
 func deepCopy(w *Workload) *Workload {
 	c := *w
-	c.Labels = map[string]string{}
-	for k, v := range w.Labels {
-		c.Labels[k] = v
+	if w.Labels != nil {
+		c.Labels = make(map[string]string, len(w.Labels))
+		for k, v := range w.Labels {
+			c.Labels[k] = v
+		}
 	}
 	c.Template = w.Template.DeepCopy()
 	return &c
@@ -1001,7 +1008,7 @@ func TestOnlyRestartChanged(t *testing.T) {
 	}
 }
 
-func metaLabels(kv ...string) (m metav1ObjectMeta) {
+func metaLabels(kv ...string) (m metav1.ObjectMeta) {
 	m.Labels = map[string]string{}
 	for i := 0; i+1 < len(kv); i += 2 {
 		m.Labels[kv[i]] = kv[i+1]
@@ -1020,7 +1027,7 @@ func TestNamesMatchAPI(t *testing.T) {
 	if PodTemplateHashLabel != appsv1.DefaultDeploymentUniqueLabelKey {
 		t.Errorf("PodTemplateHashLabel = %q, apps/v1 says %q", PodTemplateHashLabel, appsv1.DefaultDeploymentUniqueLabelKey)
 	}
-	if got := fmt.Sprint(Create, Update, Delete); got != "CREATE UPDATE DELETE" {
+	if got := fmt.Sprintf("%s %s %s", Create, Update, Delete); got != "CREATE UPDATE DELETE" {
 		t.Errorf("operations = %s", got)
 	}
 }

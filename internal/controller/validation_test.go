@@ -1,0 +1,161 @@
+package controller_test
+
+import (
+	"os"
+	"path/filepath"
+	"time"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/yaml"
+
+	slov1alpha1 "github.com/budgetgate/budgetgate/api/v1alpha1"
+)
+
+var _ = Describe("API validation by the API server", func() {
+	It("accepts the samples", func() {
+		Expect(client.IgnoreAlreadyExists(k8sClient.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "shop"}}))).To(Succeed())
+		files, err := filepath.Glob(filepath.Join("..", "..", "config", "samples", "slo_*.yaml"))
+		Expect(err).NotTo(HaveOccurred())
+		Expect(files).To(HaveLen(3))
+		for _, f := range files {
+			data, err := os.ReadFile(f)
+			Expect(err).NotTo(HaveOccurred())
+			obj := &unstructured.Unstructured{}
+			Expect(yaml.Unmarshal(data, &obj.Object)).To(Succeed(), f)
+			if obj.GetKind() == "FreezeException" {
+				// The sample's expiry is a placeholder; exceptions must expire within a day.
+				Expect(unstructured.SetNestedField(obj.Object, time.Now().Add(2*time.Hour).UTC().Format(time.RFC3339), "spec", "expiresAt")).To(Succeed())
+			}
+			Expect(k8sClient.Create(ctx, obj)).To(Succeed(), f)
+			DeferCleanup(func() { Expect(client.IgnoreNotFound(k8sClient.Delete(ctx, obj))).To(Succeed()) })
+		}
+		slo := &slov1alpha1.ServiceLevelObjective{}
+		Expect(k8sClient.Get(ctx, client.ObjectKey{Namespace: "shop", Name: "checkout-availability"}, slo)).To(Succeed())
+		Expect(slo.Spec.Target).To(Equal(slov1alpha1.Decimal("99.9")))
+		ebp := &slov1alpha1.ErrorBudgetPolicy{}
+		Expect(k8sClient.Get(ctx, client.ObjectKey{Name: "default"}, ebp)).To(Succeed())
+		Expect(ebp.Spec.Rules).To(HaveLen(5))
+	})
+
+	It("applies defaults", func() {
+		ns := newNamespace()
+		slo := newSLO(ns, "defaults", "")
+		slo.Spec.Window, slo.Spec.EvaluationInterval = "", ""
+		Expect(k8sClient.Create(ctx, slo)).To(Succeed())
+		Expect(slo.Spec.Window).To(Equal(slov1alpha1.Duration("30d")))
+		Expect(slo.Spec.EvaluationInterval).To(Equal(slov1alpha1.Duration("1m")))
+
+		ebp := burnPolicy("defaults-"+ns, "14.4", "", "")
+		ebp.Spec.StaleHold = ""
+		Expect(k8sClient.Create(ctx, ebp)).To(Succeed())
+		Expect(ebp.Spec.Mode).To(Equal(slov1alpha1.ModeEnforce))
+		Expect(ebp.Spec.Freeze.MinDuration).To(Equal(slov1alpha1.Duration("1h")))
+		Expect(ebp.Spec.ExemptReleaseClasses).To(Equal([]string{"hotfix", "security"}))
+		Expect(ebp.Spec.OnMissingData).To(Equal(slov1alpha1.MissingDataRelease))
+		Expect(ebp.Spec.StaleHold).To(Equal(slov1alpha1.Duration("30m")))
+		Expect(ebp.Spec.MaxExceptionDuration).To(Equal(slov1alpha1.Duration("24h")))
+	})
+
+	DescribeTable("rejects an invalid ServiceLevelObjective with a readable message",
+		func(mutate func(*slov1alpha1.ServiceLevelObjective), message string) {
+			slo := newSLO("default", "invalid", "")
+			mutate(slo)
+			err := k8sClient.Create(ctx, slo)
+			Expect(apierrors.IsInvalid(err)).To(BeTrue(), "got %v", err)
+			Expect(err.Error()).To(ContainSubstring(message))
+		},
+		Entry("target of 100", func(s *slov1alpha1.ServiceLevelObjective) { s.Spec.Target = "100" },
+			`spec.target: Invalid value: "100": target must be a percentage strictly between 0 and 100, e.g. "99.9"`),
+		Entry("target of 0", func(s *slov1alpha1.ServiceLevelObjective) { s.Spec.Target = "0" },
+			`target must be a percentage strictly between 0 and 100`),
+		Entry("target that is no number", func(s *slov1alpha1.ServiceLevelObjective) { s.Spec.Target = "99.9%" },
+			`spec.target: Invalid value: "99.9%": spec.target in body should match`),
+		Entry("window in an unknown unit", func(s *slov1alpha1.ServiceLevelObjective) { s.Spec.Window = "30x" },
+			`spec.window: Invalid value: "30x": spec.window in body should match`),
+		Entry("evaluation interval under 10s", func(s *slov1alpha1.ServiceLevelObjective) { s.Spec.EvaluationInterval = "5s" },
+			`evaluationInterval must be at least 10s`),
+		Entry("two indicators", func(s *slov1alpha1.ServiceLevelObjective) {
+			s.Spec.Indicator.Query = `sum(rate(errors[$window])) / sum(rate(requests[$window]))`
+		}, `spec.indicator: Invalid value: exactly one of ratio, latency or query must be set`),
+		Entry("no indicator", func(s *slov1alpha1.ServiceLevelObjective) { s.Spec.Indicator = slov1alpha1.Indicator{} },
+			`exactly one of ratio, latency or query must be set`),
+		Entry("query without $window", func(s *slov1alpha1.ServiceLevelObjective) {
+			s.Spec.Indicator = slov1alpha1.Indicator{Query: `sum(rate(errors[5m]))`}
+		}, `query must contain $window`),
+		Entry("latency without le", func(s *slov1alpha1.ServiceLevelObjective) {
+			s.Spec.Indicator = slov1alpha1.Indicator{Latency: &slov1alpha1.LatencyIndicator{
+				Success: `http_request_duration_seconds_bucket{job="a"}`, Total: `http_request_duration_seconds_count{job="a"}`}}
+		}, `success must select one histogram bucket with an le matcher`),
+	)
+
+	DescribeTable("rejects an invalid ErrorBudgetPolicy with a readable message",
+		func(mutate func(*slov1alpha1.ErrorBudgetPolicy), message string) {
+			ebp := burnPolicy("invalid", "14.4", "1h", "")
+			mutate(ebp)
+			err := k8sClient.Create(ctx, ebp)
+			Expect(apierrors.IsInvalid(err)).To(BeTrue(), "got %v", err)
+			Expect(err.Error()).To(ContainSubstring(message))
+		},
+		Entry("short window equal to the long window", func(p *slov1alpha1.ErrorBudgetPolicy) {
+			p.Spec.Rules[0].BurnRate.ShortWindow = "1h"
+		}, `spec.rules[0].burnRate: Invalid value: shortWindow must be shorter than longWindow`),
+		Entry("short window longer in other units", func(p *slov1alpha1.ErrorBudgetPolicy) {
+			p.Spec.Rules[0].BurnRate.ShortWindow = "2h"
+			p.Spec.Rules[0].BurnRate.LongWindow = "90m"
+		}, `shortWindow must be shorter than longWindow`),
+		Entry("both factor and budgetPercent", func(p *slov1alpha1.ErrorBudgetPolicy) {
+			p.Spec.Rules[0].BurnRate.BudgetPercent = ptr(slov1alpha1.Decimal("2"))
+		}, `set exactly one of factor or budgetPercent`),
+		Entry("a rule with two conditions", func(p *slov1alpha1.ErrorBudgetPolicy) {
+			p.Spec.Rules[0].BudgetRemainingBelow = ptr(slov1alpha1.Decimal("0"))
+		}, `a rule has exactly one of burnRate or budgetRemainingBelow`),
+		Entry("a zero factor", func(p *slov1alpha1.ErrorBudgetPolicy) {
+			p.Spec.Rules[0].BurnRate.Factor = ptr(slov1alpha1.Decimal("0"))
+		}, `factor must be positive`),
+		Entry("an unknown mode", func(p *slov1alpha1.ErrorBudgetPolicy) { p.Spec.Mode = "Audit" },
+			`spec.mode: Unsupported value: "Audit"`),
+		Entry("no rules", func(p *slov1alpha1.ErrorBudgetPolicy) { p.Spec.Rules = nil },
+			`spec.rules: Required value`),
+	)
+
+	DescribeTable("rejects an invalid FreezeException with a readable message",
+		func(mutate func(*slov1alpha1.FreezeException), message string) {
+			fex := &slov1alpha1.FreezeException{
+				ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "invalid"},
+				Spec: slov1alpha1.FreezeExceptionSpec{
+					Reason:    "Roll out the payment provider fix",
+					Workloads: []slov1alpha1.WorkloadReference{{Kind: "Deployment", Name: "checkout"}},
+					ExpiresAt: metav1.NewTime(time.Now().Add(time.Hour)),
+				},
+			}
+			mutate(fex)
+			err := k8sClient.Create(ctx, fex)
+			Expect(apierrors.IsInvalid(err)).To(BeTrue(), "got %v", err)
+			Expect(err.Error()).To(ContainSubstring(message))
+		},
+		Entry("a short reason", func(f *slov1alpha1.FreezeException) { f.Spec.Reason = "because" },
+			`spec.reason: Invalid value: "because": spec.reason in body should be at least 10 chars long`),
+		Entry("no workloads", func(f *slov1alpha1.FreezeException) { f.Spec.Workloads = nil },
+			`select workloads with workloadSelector or list them in workloads`),
+		Entry("an unknown kind", func(f *slov1alpha1.FreezeException) { f.Spec.Workloads[0].Kind = "Pod" },
+			`spec.workloads[0].kind: Unsupported value: "Pod"`),
+	)
+
+	It("rejects a FreezeException without an expiry", func() {
+		obj := &unstructured.Unstructured{Object: map[string]any{
+			"apiVersion": "slo.budgetgate.dev/v1alpha1", "kind": "FreezeException",
+			"metadata": map[string]any{"namespace": "default", "name": "no-expiry"},
+			"spec": map[string]any{"reason": "Roll out the payment provider fix",
+				"workloads": []any{map[string]any{"kind": "Deployment", "name": "checkout"}}},
+		}}
+		err := k8sClient.Create(ctx, obj)
+		Expect(apierrors.IsInvalid(err)).To(BeTrue(), "got %v", err)
+		Expect(err.Error()).To(ContainSubstring(`spec.expiresAt: Required value`))
+	})
+})
