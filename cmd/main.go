@@ -40,6 +40,7 @@ import (
 	slov1alpha1 "github.com/budgetgate/budgetgate/api/v1alpha1"
 	"github.com/budgetgate/budgetgate/internal/controller"
 	"github.com/budgetgate/budgetgate/internal/sli"
+	bgwebhook "github.com/budgetgate/budgetgate/internal/webhook"
 	// +kubebuilder:scaffold:imports
 )
 
@@ -127,7 +128,10 @@ func main() {
 		webhookServerOptions.KeyName = webhookCertKey
 	}
 
-	webhookServer := webhook.NewServer(webhookServerOptions)
+	var webhookServer webhook.Server
+	if webhookPort >= 0 {
+		webhookServer = webhook.NewServer(webhookServerOptions)
+	}
 
 	// Metrics endpoint is enabled in 'config/default/kustomization.yaml'. The Metrics options configure the server.
 	// More info:
@@ -192,13 +196,24 @@ func main() {
 		setupLog.Error(err, "Failed to set up controllers")
 		os.Exit(1)
 	}
+	if webhookServer != nil {
+		if err := bgwebhook.Setup(mgr, nil); err != nil {
+			setupLog.Error(err, "Failed to set up webhooks")
+			os.Exit(1)
+		}
+	}
 	// +kubebuilder:scaffold:builder
 
 	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
 		setupLog.Error(err, "Failed to set up health check")
 		os.Exit(1)
 	}
-	if err := mgr.AddReadyzCheck("readyz", healthz.Ping); err != nil {
+	readyz := healthz.Ping
+	if webhookServer != nil {
+		// Ready once the webhook serves: the API server may call any replica.
+		readyz = webhookServer.StartedChecker()
+	}
+	if err := mgr.AddReadyzCheck("readyz", readyz); err != nil {
 		setupLog.Error(err, "Failed to set up ready check")
 		os.Exit(1)
 	}

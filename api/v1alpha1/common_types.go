@@ -25,8 +25,8 @@ type Duration string
 
 // Decimal is a decimal number written as a string, e.g. "99.9" or "0.02".
 // CRDs carry no floats; the controller parses decimals with strconv.ParseFloat.
-// +kubebuilder:validation:Pattern=`^-?[0-9]{1,12}(\.[0-9]{1,12})?$`
-// +kubebuilder:validation:MaxLength=26
+// +kubebuilder:validation:Pattern=`^-?[0-9]{1,18}(\.[0-9]{1,12})?$`
+// +kubebuilder:validation:MaxLength=32
 type Decimal string
 
 // Annotation and label keys shared by the operator, the webhook and users.

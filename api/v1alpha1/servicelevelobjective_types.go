@@ -207,8 +207,8 @@ type ErrorBudgetStatus struct {
 
 // WindowBurnRate is the measurement over one window.
 type WindowBurnRate struct {
-	// Window, e.g. "1h".
-	Window Duration `json:"window"`
+	// Window, e.g. "1h" or "1h30m".
+	Window string `json:"window"`
 	// BurnRate is the error ratio ÷ the error budget; unset without data.
 	// +optional
 	BurnRate Decimal `json:"burnRate,omitempty"`

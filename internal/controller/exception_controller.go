@@ -18,6 +18,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 
 	slov1alpha1 "github.com/budgetgate/budgetgate/api/v1alpha1"
+	"github.com/budgetgate/budgetgate/internal/policy"
 )
 
 // FreezeExceptionReconciler reports whether each exception is valid and in
@@ -92,7 +93,7 @@ func (r *FreezeExceptionReconciler) validate(ctx context.Context, fex *slov1alph
 	if len(fex.Spec.Reason) < 10 {
 		return "spec.reason: say why in at least 10 characters", nil
 	}
-	p, err := MaxExceptionDuration(ctx, r.Client, fex.Namespace)
+	p, err := policy.ForExceptions(ctx, r.Client, fex.Namespace)
 	if err != nil {
 		return "", err
 	}

@@ -7,6 +7,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	slov1alpha1 "github.com/budgetgate/budgetgate/api/v1alpha1"
+	"github.com/budgetgate/budgetgate/internal/policy"
 )
 
 // PolicyNameIndex indexes SLOs by the ErrorBudgetPolicy they ask for: the
@@ -15,12 +16,7 @@ import (
 const PolicyNameIndex = "spec.policyRef.name"
 
 // PolicyNameOf is the value PolicyNameIndex holds for an SLO.
-func PolicyNameOf(slo *slov1alpha1.ServiceLevelObjective) string {
-	if slo.Spec.PolicyRef != nil && slo.Spec.PolicyRef.Name != "" {
-		return slo.Spec.PolicyRef.Name
-	}
-	return slov1alpha1.DefaultPolicyName
-}
+var PolicyNameOf = policy.NameOf
 
 // SetupIndexes registers the field indexes the controllers and webhooks use.
 func SetupIndexes(ctx context.Context, mgr ctrl.Manager) error {

@@ -81,33 +81,3 @@ func (r *ErrorBudgetPolicyReconciler) SetupWithManager(mgr ctrl.Manager, opts co
 		Named("errorbudgetpolicy").
 		Complete(r)
 }
-
-// MaxExceptionDuration is the shortest maxExceptionDuration among the policies of
-// the SLOs in a namespace (the built-in 24h when none applies).
-func MaxExceptionDuration(ctx context.Context, c client.Reader, namespace string) (policy.Policy, error) {
-	slos := &slov1alpha1.ServiceLevelObjectiveList{}
-	if err := c.List(ctx, slos, client.InNamespace(namespace)); err != nil {
-		return policy.Policy{}, fmt.Errorf("listing SLOs in %s: %w", namespace, err)
-	}
-	strictest := policy.Builtin()
-	seen := map[string]bool{}
-	for i := range slos.Items {
-		name := PolicyNameOf(&slos.Items[i])
-		if seen[name] {
-			continue
-		}
-		seen[name] = true
-		ebp := &slov1alpha1.ErrorBudgetPolicy{}
-		if err := c.Get(ctx, client.ObjectKey{Name: name}, ebp); err != nil {
-			if client.IgnoreNotFound(err) != nil {
-				return policy.Policy{}, err
-			}
-			continue
-		}
-		p, err := policy.FromSpec(ebp.Name, &ebp.Spec)
-		if err == nil && p.MaxExceptionDuration < strictest.MaxExceptionDuration {
-			strictest = p
-		}
-	}
-	return strictest, nil
-}

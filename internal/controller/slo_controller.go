@@ -107,18 +107,19 @@ func (r *ServiceLevelObjectiveReconciler) Reconcile(ctx context.Context, req ctr
 	}
 
 	eval := budget.Evaluate(in.objective, in.policy.Budget, measurements, stateFromStatus(&slo.Status), now)
-	gated, err := r.countWorkloads(ctx, slo)
-	if err != nil {
-		return ctrl.Result{}, err
-	}
-	writeStatus(slo, in, eval, queryErr, now, gated)
+	writeStatus(slo, in, eval, queryErr, now)
+	gated, annotateErr := r.syncAnnotations(ctx, slo)
+	slo.Status.GatedWorkloads = gated
 	r.recordTransition(slo, in, eval, gated)
 	exportMetrics(slo, in, eval)
-
 	evaluationDuration.WithLabelValues(slo.Namespace).Observe(r.Clock.Since(start).Seconds())
+	if annotateErr != nil {
+		// The evaluation stands (the deferred patch saves it); retry the annotations with backoff.
+		return ctrl.Result{}, annotateErr
+	}
 	log.Info("Evaluated SLO",
 		"budgetRemaining", slo.Status.ErrorBudget, "fastBurn", slo.Status.FastBurn,
-		"frozen", eval.State.Frozen, "dataAvailable", eval.DataAvailable, "policy", in.policy.Name)
+		"frozen", eval.State.Frozen, "dataAvailable", eval.DataAvailable, "policy", in.policy.Name, "gatedWorkloads", gated)
 	return ctrl.Result{RequeueAfter: r.requeueAfter(in.interval)}, nil
 }
 

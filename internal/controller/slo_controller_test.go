@@ -115,7 +115,7 @@ var _ = Describe("ServiceLevelObjective controller", func() {
 			g.Expect(got.Status.Freeze.Active).To(BeFalse())
 			g.Expect(got.Status.ConsecutiveQueryFailures).To(BeZero())
 
-			windows := []slov1alpha1.Duration{}
+			windows := []string{}
 			for _, w := range got.Status.BurnRates {
 				windows = append(windows, w.Window)
 				g.Expect(w.BurnRate).To(Equal(slov1alpha1.Decimal("0.5")), "window %s", w.Window)
@@ -123,7 +123,7 @@ var _ = Describe("ServiceLevelObjective controller", func() {
 				g.Expect(w.Events).To(Equal(slov1alpha1.Decimal("10000")))
 				g.Expect(w.DataAvailable).To(BeTrue())
 			}
-			g.Expect(windows).To(Equal([]slov1alpha1.Duration{"5m", "30m", "1h", "2h", "6h", "1d", "3d", "30d"}))
+			g.Expect(windows).To(Equal([]string{"5m", "30m", "1h", "2h", "6h", "1d", "3d", "30d"}))
 
 			thresholds := map[string]slov1alpha1.Decimal{}
 			for _, r := range got.Status.Rules {

@@ -32,13 +32,12 @@ func stateFromStatus(st *slov1alpha1.ServiceLevelObjectiveStatus) budget.State {
 }
 
 // writeStatus records an evaluation in status.
-func writeStatus(slo *slov1alpha1.ServiceLevelObjective, in inputs, eval budget.Evaluation, queryErr error, now time.Time, gated int32) {
+func writeStatus(slo *slov1alpha1.ServiceLevelObjective, in inputs, eval budget.Evaluation, queryErr error, now time.Time) {
 	st := &slo.Status
 	gen := slo.Generation
 	st.ObservedGeneration = gen
 	st.LastEvaluationTime = timePtr(now)
 	st.Policy = in.policy.Name
-	st.GatedWorkloads = gated
 	st.Warnings = in.warnings
 
 	st.SLI, st.ErrorBudget = "", nil
@@ -53,7 +52,7 @@ func writeStatus(slo *slov1alpha1.ServiceLevelObjective, in inputs, eval budget.
 
 	st.BurnRates = make([]slov1alpha1.WindowBurnRate, 0, len(eval.Windows))
 	for _, w := range eval.Windows {
-		br := slov1alpha1.WindowBurnRate{Window: durationOf(w.Window), DataAvailable: w.OK}
+		br := slov1alpha1.WindowBurnRate{Window: string(durationOf(w.Window)), DataAvailable: w.OK}
 		if w.OK {
 			br.BurnRate = decimal(w.BurnRate, 4)
 			br.ErrorRatio = decimal(w.ErrorRatio, 6)

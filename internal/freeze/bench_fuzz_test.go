@@ -66,6 +66,15 @@ func BenchmarkDecide(b *testing.B) {
 		t.Labels[PodTemplateHashLabel] = fmt.Sprintf("hash%d", i)
 		revisions = append(revisions, *t)
 	}
+	var envRevisions []corev1.PodTemplateSpec
+	for i := range 10 {
+		t := richTemplate("v1")
+		t.Labels[PodTemplateHashLabel] = fmt.Sprintf("hash%d", i)
+		t.Spec.Containers[0].Env[0].Value = fmt.Sprintf("debug%d", i)
+		envRevisions = append(envRevisions, *t)
+	}
+	envChange := wl("v1")
+	envChange.Template.Spec.Containers[0].Env[1].Value = "us-east-1"
 	others := []FrozenSLO{sloOtherApp, sloOtherNS, sloEverying, {Namespace: "shop", Name: "search", Selector: sel("app=search,tier=frontend"), Policy: "default"}}
 	exceptions := []Exception{fexOther, fexExpired}
 
@@ -79,6 +88,7 @@ func BenchmarkDecide(b *testing.B) {
 		{"not-frozen", update(wl("v1"), wl("v2"), alice), others, &fakeLookups{}, ClassNotFrozen},
 		{"frozen-scale", update(wl("v1"), wl("v1"), alice), append([]FrozenSLO{sloAvail}, others...), &fakeLookups{}, ClassScaleOrMetadata},
 		{"frozen-deny-10-revisions", update(wl("v1"), wl("v2"), alice), append([]FrozenSLO{sloAvail}, others...), &fakeLookups{history: revisions}, ClassTemplateChange},
+		{"frozen-deny-10-revisions-same-image", update(wl("v1"), envChange, alice), append([]FrozenSLO{sloAvail}, others...), &fakeLookups{history: envRevisions}, ClassTemplateChange},
 		{"frozen-rollback-10th-revision", update(wl("v1"), wl("v0.9"), alice), append([]FrozenSLO{sloAvail}, others...), &fakeLookups{history: revisions}, ClassRollback},
 	}
 	for _, bc := range cases {

@@ -2,6 +2,7 @@ package freeze
 
 import (
 	"context"
+	"reflect"
 	"slices"
 	"strings"
 	"time"
@@ -72,7 +73,7 @@ func Decide(ctx context.Context, req Request, frozen []FrozenSLO, exceptions []E
 		oldTemplate = old.Template
 	}
 	if oldTemplate != nil {
-		if equality.Semantic.DeepEqual(oldTemplate, w.Template) {
+		if equalIgnoring(oldTemplate, w.Template, "", "") {
 			res.Decision, res.Class = Allow, ClassScaleOrMetadata
 			res.Message = "budgetgate: pod template of " + workloadName(w) + " unchanged"
 			return res
@@ -88,7 +89,7 @@ func Decide(ctx context.Context, req Request, frozen []FrozenSLO, exceptions []E
 	if ex := coveringException(exceptions, w, now); ex != nil {
 		res.Decision, res.Class = Allow, ClassException
 		res.Exception = ex.Name
-		res.Message = "budgetgate: " + workloadName(w) + " released during the freeze by " + sloList(res.SLOs) +
+		res.Message = "budgetgate: " + workloadName(w) + " released during the freeze of " + sloList(res.SLOs) +
 			" under FreezeException " + ex.Namespace + "/" + ex.Name +
 			" (reason: " + quote(ex.Reason, maxReasonRunes) + "; expires " + rfc3339(ex.ExpiresAt) + ")"
 		res.Warnings = []string{warning(res.Message)}
@@ -135,7 +136,7 @@ func Decide(ctx context.Context, req Request, frozen []FrozenSLO, exceptions []E
 				}
 				if len(rest) == 0 {
 					res.Decision, res.Class = Allow, ClassExemptClass
-					res.Message = "budgetgate: " + workloadName(w) + " released during the freeze by " + sloList(res.SLOs) +
+					res.Message = "budgetgate: " + workloadName(w) + " released during the freeze of " + sloList(res.SLOs) +
 						" as release class " + quote(class, maxClassRunes) + " by " + quote(req.User.Username, maxUserRunes) +
 						", who may " + ReleaseDuringFreezeVerb
 					res.Warnings = []string{warning(res.Message)}
@@ -159,7 +160,7 @@ func Decide(ctx context.Context, req Request, frozen []FrozenSLO, exceptions []E
 				notes = append(notes, "Could not read the revision history to recognise a rollback: "+sanitize(err.Error(), maxErrorRunes)+".")
 			} else if isRollback(w.Template, prev) {
 				res.Decision, res.Class = Allow, ClassRollback
-				res.Message = "budgetgate: rollback of " + workloadName(w) + " to a previous revision during the freeze by " + sloList(res.SLOs)
+				res.Message = "budgetgate: rollback of " + workloadName(w) + " to a previous revision during the freeze of " + sloList(res.SLOs)
 				return res
 			}
 		}
@@ -199,8 +200,7 @@ func TemplatesEqualIgnoringHash(a, b *corev1.PodTemplateSpec) bool {
 	if a == nil || b == nil {
 		return a == b
 	}
-	x, y := strip(a, PodTemplateHashLabel, ""), strip(b, PodTemplateHashLabel, "")
-	return equality.Semantic.DeepEqual(&x, &y)
+	return equalIgnoring(a, b, PodTemplateHashLabel, "")
 }
 
 // OnlyRestartChanged reports whether new differs from old only by the
@@ -217,47 +217,73 @@ func OnlyRestartChanged(old, new *corev1.PodTemplateSpec) bool {
 	if before, had := old.Annotations[RestartedAtAnnotation]; had && before == at {
 		return false
 	}
-	x, y := strip(old, "", RestartedAtAnnotation), strip(new, "", RestartedAtAnnotation)
-	return equality.Semantic.DeepEqual(&x, &y)
+	return equalIgnoring(old, new, "", RestartedAtAnnotation)
 }
 
 // isRollback reports whether t equals one of prev, ignoring pod-template-hash and
 // kubectl.kubernetes.io/restartedAt on both sides.
 func isRollback(t *corev1.PodTemplateSpec, prev []corev1.PodTemplateSpec) bool {
-	x := strip(t, PodTemplateHashLabel, RestartedAtAnnotation)
 	for i := range prev {
-		y := strip(&prev[i], PodTemplateHashLabel, RestartedAtAnnotation)
-		if equality.Semantic.DeepEqual(&x, &y) {
+		if equalIgnoring(t, &prev[i], PodTemplateHashLabel, RestartedAtAnnotation) {
 			return true
 		}
 	}
 	return false
 }
 
-// strip returns a shallow copy of t without the given label and annotation (empty:
-// keep). Maps are copied only when they hold the key; t is never modified.
-func strip(t *corev1.PodTemplateSpec, label, annotation string) corev1.PodTemplateSpec {
-	c := *t
-	if label != "" {
-		c.Labels = without(t.Labels, label)
+// equalIgnoring is equality.Semantic.DeepEqual(a, b) with one label and one
+// annotation key ignored (empty: none). Cheap checks (container names and images,
+// labels, annotations) run first so that different templates rarely reach the
+// reflective comparison, and nothing is copied or modified.
+func equalIgnoring(a, b *corev1.PodTemplateSpec, label, annotation string) bool {
+	if !sameContainers(a.Spec.Containers, b.Spec.Containers) || !sameContainers(a.Spec.InitContainers, b.Spec.InitContainers) ||
+		!mapsEqualIgnoring(a.Labels, b.Labels, label) || !mapsEqualIgnoring(a.Annotations, b.Annotations, annotation) {
+		return false
 	}
-	if annotation != "" {
-		c.Annotations = without(t.Annotations, annotation)
-	}
-	return c
+	x, y := a.ObjectMeta, b.ObjectMeta
+	x.Labels, x.Annotations, y.Labels, y.Annotations = nil, nil, nil, nil
+	// reflect.DeepEqual implies semantic equality and is several times cheaper;
+	// only when it says no does the semantic comparison (nil vs. empty,
+	// quantities) decide.
+	return semanticEqual(&x, &y) && semanticEqual(&a.Spec, &b.Spec)
 }
 
-func without(m map[string]string, key string) map[string]string {
-	if _, ok := m[key]; !ok {
-		return m
+func semanticEqual[T any](a, b *T) bool {
+	return reflect.DeepEqual(a, b) || equality.Semantic.DeepEqual(a, b)
+}
+
+// sameContainers is a necessary condition for semantic equality: same number of
+// containers with the same names and images.
+func sameContainers(a, b []corev1.Container) bool {
+	if len(a) != len(b) {
+		return false
 	}
-	out := make(map[string]string, len(m)-1)
-	for k, v := range m {
-		if k != key {
-			out[k] = v
+	for i := range a {
+		if a[i].Name != b[i].Name || a[i].Image != b[i].Image {
+			return false
 		}
 	}
-	return out
+	return true
+}
+
+// mapsEqualIgnoring compares two string maps without key (empty: compare all);
+// nil and empty maps are equal, as in equality.Semantic.
+func mapsEqualIgnoring(a, b map[string]string, key string) bool {
+	n := 0
+	for k, v := range a {
+		if k == key && key != "" {
+			continue
+		}
+		if w, ok := b[k]; !ok || w != v {
+			return false
+		}
+		n++
+	}
+	m := len(b)
+	if _, ok := b[key]; ok && key != "" {
+		m--
+	}
+	return n == m
 }
 
 // coveringException returns the unexpired exception in w's namespace whose

@@ -12,6 +12,7 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	authenticationv1 "k8s.io/api/authentication/v1"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 
@@ -63,6 +64,12 @@ func withEnv(k, v string) tplOpt {
 		t.Spec.Containers[0].Env = append(t.Spec.Containers[0].Env, corev1.EnvVar{Name: k, Value: v})
 	}
 }
+func cpu(q string) tplOpt {
+	return func(t *corev1.PodTemplateSpec) {
+		t.Spec.Containers[0].Resources.Requests = corev1.ResourceList{corev1.ResourceCPU: resource.MustParse(q)}
+	}
+}
+
 func deploy(l map[string]string, t *corev1.PodTemplateSpec) *Workload {
 	return &Workload{Kind: "Deployment", Namespace: "shop", Name: "checkout", Labels: l, Template: t}
 }
@@ -194,7 +201,7 @@ func decideCases() []decideCase {
 	restartMsg := "budgetgate: restart of Deployment shop/checkout (only kubectl.kubernetes.io/restartedAt changed)"
 	availOnly := []string{"shop/checkout-availability"}
 	denyAvail := Result{Decision: Deny, Class: ClassTemplateChange, SLOs: availOnly, Message: denyAvailFull}
-	exceptionMsg := "budgetgate: Deployment shop/checkout released during the freeze by SLO shop/checkout-availability under FreezeException shop/checkout-hotfix (reason: \"INC-4711 payment outage fix\"; expires 2026-05-01T12:30:00Z)"
+	exceptionMsg := "budgetgate: Deployment shop/checkout released during the freeze of SLO shop/checkout-availability under FreezeException shop/checkout-hotfix (reason: \"INC-4711 payment outage fix\"; expires 2026-05-01T12:30:00Z)"
 	exceptionResult := func(slos ...string) Result {
 		return Result{
 			Decision: Allow, Class: ClassException, SLOs: slos, Exception: "checkout-hotfix",
@@ -205,7 +212,7 @@ func decideCases() []decideCase {
 			},
 		}
 	}
-	hotfixMsg := "budgetgate: Deployment shop/checkout released during the freeze by SLO shop/checkout-availability as release class \"hotfix\" by \"alice\", who may release-during-freeze"
+	hotfixMsg := "budgetgate: Deployment shop/checkout released during the freeze of SLO shop/checkout-availability as release class \"hotfix\" by \"alice\", who may release-during-freeze"
 	notAuthorised := "Release class \"hotfix\" was not honoured: user \"mallory\" may not release-during-freeze on servicelevelobjectives.slo.budgetgate.dev in namespace shop."
 
 	return []decideCase{
@@ -460,7 +467,7 @@ func decideCases() []decideCase {
 			req:       update(deploy(checkout, v1), deploy(checkout, tpl("v0")), alice),
 			frozen:    []FrozenSLO{sloAvail},
 			lookups:   prevHistory(),
-			want:      Result{Decision: Allow, Class: ClassRollback, SLOs: availOnly, Message: "budgetgate: rollback of Deployment shop/checkout to a previous revision during the freeze by SLO shop/checkout-availability"},
+			want:      Result{Decision: Allow, Class: ClassRollback, SLOs: availOnly, Message: "budgetgate: rollback of Deployment shop/checkout to a previous revision during the freeze of SLO shop/checkout-availability"},
 			wantCalls: []string{histCall},
 		},
 		{
@@ -470,7 +477,7 @@ func decideCases() []decideCase {
 			lookups: &fakeLookups{history: history(
 				tpl("v0", hashed("5d4c"), restartedAt("2026-04-20T08:00:00Z")),
 				tpl("v1", hashed("6f7a"), restartedAt("2026-05-01T09:00:00Z")))},
-			want:      Result{Decision: Allow, Class: ClassRollback, SLOs: availOnly, Message: "budgetgate: rollback of Deployment shop/checkout to a previous revision during the freeze by SLO shop/checkout-availability"},
+			want:      Result{Decision: Allow, Class: ClassRollback, SLOs: availOnly, Message: "budgetgate: rollback of Deployment shop/checkout to a previous revision during the freeze of SLO shop/checkout-availability"},
 			wantCalls: []string{histCall},
 		},
 		{
@@ -478,7 +485,7 @@ func decideCases() []decideCase {
 			req:       update(deploy(checkout, v1), deploy(checkout, tpl("v0")), alice),
 			frozen:    []FrozenSLO{sloDry},
 			lookups:   prevHistory(),
-			want:      Result{Decision: Allow, Class: ClassRollback, SLOs: []string{"shop/checkout-errors"}, Message: "budgetgate: rollback of Deployment shop/checkout to a previous revision during the freeze by SLO shop/checkout-errors"},
+			want:      Result{Decision: Allow, Class: ClassRollback, SLOs: []string{"shop/checkout-errors"}, Message: "budgetgate: rollback of Deployment shop/checkout to a previous revision during the freeze of SLO shop/checkout-errors"},
 			wantCalls: []string{histCall},
 		},
 		{
@@ -616,8 +623,8 @@ func decideCases() []decideCase {
 			lookups: &fakeLookups{allowed: true},
 			want: Result{
 				Decision: Allow, Class: ClassExemptClass, SLOs: []string{"shop/checkout-availability", "shop/checkout-latency"}, ReleaseClass: "security",
-				Message:          "budgetgate: Deployment shop/checkout released during the freeze by SLOs shop/checkout-availability, shop/checkout-latency as release class \"security\" by \"alice\", who may release-during-freeze",
-				Warnings:         []string{"budgetgate: Deployment shop/checkout released during the freeze by SLOs shop/checkout-availability, shop/checkout-latency as release class \"security\" by \"alice\", who may release-during-freeze"},
+				Message:          "budgetgate: Deployment shop/checkout released during the freeze of SLOs shop/checkout-availability, shop/checkout-latency as release class \"security\" by \"alice\", who may release-during-freeze",
+				Warnings:         []string{"budgetgate: Deployment shop/checkout released during the freeze of SLOs shop/checkout-availability, shop/checkout-latency as release class \"security\" by \"alice\", who may release-during-freeze"},
 				AuditAnnotations: map[string]string{"user": "alice", "release-class": "security", "frozen-by": "shop/checkout-availability,shop/checkout-latency"},
 			},
 			wantCalls: []string{sarAlice},
@@ -629,8 +636,8 @@ func decideCases() []decideCase {
 			lookups: &fakeLookups{allowed: true},
 			want: Result{
 				Decision: Allow, Class: ClassExemptClass, SLOs: []string{"shop/checkout-errors"}, ReleaseClass: "hotfix",
-				Message:          "budgetgate: Deployment shop/checkout released during the freeze by SLO shop/checkout-errors as release class \"hotfix\" by \"alice\", who may release-during-freeze",
-				Warnings:         []string{"budgetgate: Deployment shop/checkout released during the freeze by SLO shop/checkout-errors as release class \"hotfix\" by \"alice\", who may release-during-freeze"},
+				Message:          "budgetgate: Deployment shop/checkout released during the freeze of SLO shop/checkout-errors as release class \"hotfix\" by \"alice\", who may release-during-freeze",
+				Warnings:         []string{"budgetgate: Deployment shop/checkout released during the freeze of SLO shop/checkout-errors as release class \"hotfix\" by \"alice\", who may release-during-freeze"},
 				AuditAnnotations: map[string]string{"user": "alice", "release-class": "hotfix", "frozen-by": "shop/checkout-errors"},
 			},
 			wantCalls: []string{sarAlice},
@@ -715,7 +722,7 @@ func decideCases() []decideCase {
 			exceptions: []Exception{fexActive},
 			lookups:    &fakeLookups{},
 			want: func() Result {
-				msg := "budgetgate: Deployment shop/checkout released during the freeze by SLOs shop/checkout-availability, shop/checkout-errors under FreezeException shop/checkout-hotfix (reason: \"INC-4711 payment outage fix\"; expires 2026-05-01T12:30:00Z)"
+				msg := "budgetgate: Deployment shop/checkout released during the freeze of SLOs shop/checkout-availability, shop/checkout-errors under FreezeException shop/checkout-hotfix (reason: \"INC-4711 payment outage fix\"; expires 2026-05-01T12:30:00Z)"
 				r := exceptionResult("shop/checkout-availability", "shop/checkout-errors")
 				r.Message, r.Warnings = msg, []string{msg}
 				return r
@@ -729,8 +736,8 @@ func decideCases() []decideCase {
 			lookups:    &fakeLookups{allowed: true},
 			want: Result{
 				Decision: Allow, Class: ClassException, SLOs: availOnly, Exception: "by-ref",
-				Message:          "budgetgate: Deployment shop/checkout released during the freeze by SLO shop/checkout-availability under FreezeException shop/by-ref (reason: \"INC-4711 payment outage fix\"; expires 2026-05-01T11:30:00Z)",
-				Warnings:         []string{"budgetgate: Deployment shop/checkout released during the freeze by SLO shop/checkout-availability under FreezeException shop/by-ref (reason: \"INC-4711 payment outage fix\"; expires 2026-05-01T11:30:00Z)"},
+				Message:          "budgetgate: Deployment shop/checkout released during the freeze of SLO shop/checkout-availability under FreezeException shop/by-ref (reason: \"INC-4711 payment outage fix\"; expires 2026-05-01T11:30:00Z)",
+				Warnings:         []string{"budgetgate: Deployment shop/checkout released during the freeze of SLO shop/checkout-availability under FreezeException shop/by-ref (reason: \"INC-4711 payment outage fix\"; expires 2026-05-01T11:30:00Z)"},
 				AuditAnnotations: map[string]string{"user": "mallory", "exception": "by-ref", "reason": "INC-4711 payment outage fix", "frozen-by": "shop/checkout-availability"},
 			},
 		},
@@ -742,8 +749,8 @@ func decideCases() []decideCase {
 			lookups:    &fakeLookups{},
 			want: Result{
 				Decision: Allow, Class: ClassException, SLOs: availOnly, Exception: "by-ref",
-				Message:          "budgetgate: Deployment shop/checkout released during the freeze by SLO shop/checkout-availability under FreezeException shop/by-ref (reason: \"INC-4711 payment outage fix\"; expires 2026-05-01T11:30:00Z)",
-				Warnings:         []string{"budgetgate: Deployment shop/checkout released during the freeze by SLO shop/checkout-availability under FreezeException shop/by-ref (reason: \"INC-4711 payment outage fix\"; expires 2026-05-01T11:30:00Z)"},
+				Message:          "budgetgate: Deployment shop/checkout released during the freeze of SLO shop/checkout-availability under FreezeException shop/by-ref (reason: \"INC-4711 payment outage fix\"; expires 2026-05-01T11:30:00Z)",
+				Warnings:         []string{"budgetgate: Deployment shop/checkout released during the freeze of SLO shop/checkout-availability under FreezeException shop/by-ref (reason: \"INC-4711 payment outage fix\"; expires 2026-05-01T11:30:00Z)"},
 				AuditAnnotations: map[string]string{"user": "alice", "exception": "by-ref", "reason": "INC-4711 payment outage fix", "frozen-by": "shop/checkout-availability"},
 			},
 		},
@@ -795,8 +802,8 @@ func decideCases() []decideCase {
 			lookups:    &fakeLookups{},
 			want: Result{
 				Decision: Allow, Class: ClassException, SLOs: availOnly, Exception: "x",
-				Message:          "budgetgate: Deployment shop/checkout released during the freeze by SLO shop/checkout-availability under FreezeException shop/x (reason: \"line one\\nline two\"; expires 2026-05-01T11:00:00Z)",
-				Warnings:         []string{"budgetgate: Deployment shop/checkout released during the freeze by SLO shop/checkout-availability under FreezeException shop/x (reason: \"line one\\nline two\"; expires 2026-05-01T11:00:00Z)"},
+				Message:          "budgetgate: Deployment shop/checkout released during the freeze of SLO shop/checkout-availability under FreezeException shop/x (reason: \"line one\\nline two\"; expires 2026-05-01T11:00:00Z)",
+				Warnings:         []string{"budgetgate: Deployment shop/checkout released during the freeze of SLO shop/checkout-availability under FreezeException shop/x (reason: \"line one\\nline two\"; expires 2026-05-01T11:00:00Z)"},
 				AuditAnnotations: map[string]string{"user": "alice", "exception": "x", "reason": "line one\nline two", "frozen-by": "shop/checkout-availability"},
 			},
 		},
@@ -973,6 +980,15 @@ func TestTemplatesEqualIgnoringHash(t *testing.T) {
 		{"other image", tpl("v1", hashed("abc")), tpl("v2"), false},
 		{"other label", tpl("v1", labelled("track", "canary")), tpl("v1"), false},
 		{"restartedAt is not ignored", tpl("v1", restartedAt("a")), tpl("v1"), false},
+		{"equal quantities written differently", tpl("v1", cpu("1")), tpl("v1", hashed("x"), cpu("1000m")), true},
+		{"different quantities", tpl("v1", cpu("1")), tpl("v1", cpu("999m")), false},
+		{"nil and empty env", tpl("v1", func(t *corev1.PodTemplateSpec) { t.Spec.Containers[0].Env = []corev1.EnvVar{} }), tpl("v1"), true},
+		{"other env", tpl("v1", withEnv("A", "1")), tpl("v1", withEnv("A", "2")), false},
+		{"other template metadata", tpl("v1", func(t *corev1.PodTemplateSpec) { t.Name = "x" }), tpl("v1"), false},
+		{"extra container", tpl("v1", func(t *corev1.PodTemplateSpec) {
+			t.Spec.Containers = append(t.Spec.Containers, corev1.Container{Name: "b"})
+		}), tpl("v1"), false},
+		{"extra init container", tpl("v1", func(t *corev1.PodTemplateSpec) { t.Spec.InitContainers = []corev1.Container{{Name: "init"}} }), tpl("v1"), false},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -1,0 +1,15 @@
+package webhook
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+	"sigs.k8s.io/controller-runtime/pkg/metrics"
+)
+
+var admissionDecisions = prometheus.NewCounterVec(prometheus.CounterOpts{
+	Name: "budgetgate_admission_decisions_total",
+	Help: "Workload admission decisions by kind, decision (Allow, Deny, Warn) and reason class.",
+}, []string{"kind", "decision", "reason"})
+
+func init() {
+	metrics.Registry.MustRegister(admissionDecisions)
+}
