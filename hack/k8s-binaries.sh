@@ -3,7 +3,7 @@
 #
 #   hack/k8s-binaries.sh DIR [COMPONENT...]
 #
-# COMPONENT is any of: etcd kube-apiserver kube-controller-manager kube-scheduler.
+# COMPONENT is any of: etcd kube-apiserver kube-controller-manager kube-scheduler kubectl.
 # DIR receives the binaries (e.g. bin/k8s/1.37.2-linux-amd64, the layout setup-envtest
 # uses, so KUBEBUILDER_ASSETS can point straight at it).
 #
@@ -96,6 +96,7 @@ import (
 	_ "k8s.io/kubernetes/cmd/kube-apiserver"
 	_ "k8s.io/kubernetes/cmd/kube-controller-manager"
 	_ "k8s.io/kubernetes/cmd/kube-scheduler"
+	_ "k8s.io/kubernetes/cmd/kubectl"
 )
 GO
     log "kubernetes: resolving $K8S_VERSION modules"
@@ -115,7 +116,7 @@ for c in "${components[@]}"; do
         tar -xzf "$dest/etcd-archive.tar.gz" -C "$dest" --strip-components=1 "etcd-$ETCD_VERSION-$os-$arch/etcd" && rm -f "$dest/etcd-archive.tar.gz" ||
         build_etcd
       ;;
-    kube-apiserver | kube-controller-manager | kube-scheduler)
+    kube-apiserver | kube-controller-manager | kube-scheduler | kubectl)
       try_download "$c" "https://dl.k8s.io/release/$K8S_VERSION/bin/$os/$arch/$c" || build_kube "$c"
       ;;
     *) echo "unknown component $c" >&2; exit 2 ;;

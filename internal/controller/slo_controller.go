@@ -55,7 +55,7 @@ type ServiceLevelObjectiveReconciler struct {
 // +kubebuilder:rbac:groups=slo.budgetgate.dev,resources=servicelevelobjectives/status,verbs=get;update;patch
 // +kubebuilder:rbac:groups=slo.budgetgate.dev,resources=errorbudgetpolicies,verbs=get;list;watch
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
-// +kubebuilder:rbac:groups=apps,resources=deployments;statefulsets;daemonsets,verbs=get;list;watch;patch
+// +kubebuilder:rbac:groups=apps,resources=deployments;statefulsets;daemonsets,verbs=get;list;patch
 
 // Reconcile evaluates one SLO.
 func (r *ServiceLevelObjectiveReconciler) Reconcile(ctx context.Context, req ctrl.Request) (result ctrl.Result, retErr error) {

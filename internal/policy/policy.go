@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"math"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/prometheus/common/model"
@@ -72,8 +73,25 @@ func Objective(spec *slov1alpha1.ServiceLevelObjectiveSpec) (budget.Objective, e
 	if err != nil {
 		return budget.Objective{}, err
 	}
-	o := budget.Objective{Target: target / 100, Window: window}
+	o := budget.Objective{Target: percentToFraction(string(spec.Target), target), Window: window}
 	return o, budget.ValidateObjective(o)
+}
+
+// percentToFraction moves the decimal point of a percentage two places left in
+// the text, so that "99.9" becomes exactly the double nearest 0.999 (99.9/100
+// would be 0.9990000000000001).
+func percentToFraction(text string, percent float64) float64 {
+	text = strings.TrimSpace(text)
+	if strings.HasPrefix(text, "-") {
+		return percent / 100
+	}
+	whole, frac, _ := strings.Cut(text, ".")
+	whole = strings.Repeat("0", max(0, 2-len(whole))) + whole
+	v, err := strconv.ParseFloat(whole[:len(whole)-2]+"."+whole[len(whole)-2:]+frac, 64)
+	if err != nil {
+		return percent / 100
+	}
+	return v
 }
 
 // EvaluationInterval reads the evaluation interval of an SLO spec.
@@ -152,6 +170,9 @@ func FromSpec(name string, spec *slov1alpha1.ErrorBudgetPolicySpec) (Policy, err
 	}
 	if b.ReleaseMargin, err = ParseDecimal("spec.freeze.releaseWhen.budgetRemainingAbove", spec.Freeze.ReleaseWhen.BudgetRemainingAbove, 0); err != nil {
 		errs = append(errs, err)
+	} else if b.ReleaseMargin >= 1 {
+		errs = append(errs, fmt.Errorf("spec.freeze.releaseWhen.budgetRemainingAbove: %q must be below 1 (the whole budget), or a budget freeze could never lift",
+			spec.Freeze.ReleaseWhen.BudgetRemainingAbove))
 	}
 	if b.StaleHold, err = ParseDuration("spec.staleHold", spec.StaleHold, DefaultStaleHold); err != nil {
 		errs = append(errs, err)
@@ -206,6 +227,9 @@ func rule(i int, in *slov1alpha1.PolicyRule) (budget.Rule, error) {
 		v, err := ParseDecimal(field+".budgetRemainingBelow", *in.BudgetRemainingBelow, 0)
 		if err != nil {
 			return r, err
+		}
+		if v >= 1 {
+			return r, fmt.Errorf("%s.budgetRemainingBelow: %q must be below 1 (the whole budget), or the rule would always fire", field, *in.BudgetRemainingBelow)
 		}
 		r.BudgetRemainingAtOrBelow = &v
 		return r, nil

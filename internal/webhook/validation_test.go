@@ -1,0 +1,110 @@
+package webhook_test
+
+import (
+	"encoding/json"
+	"strings"
+	"time"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	slov1alpha1 "github.com/budgetgate/budgetgate/api/v1alpha1"
+)
+
+// What CEL cannot check is rejected by budgetgate's own validating webhooks.
+var _ = Describe("Validation of budgetgate's kinds", func() {
+	expectRejected := func(err error, message string) {
+		Expect(err).To(HaveOccurred())
+		Expect(apierrors.IsForbidden(err) || apierrors.IsInvalid(err)).To(BeTrue(), "got %v", err)
+		Expect(err.Error()).To(ContainSubstring(message))
+	}
+	slo := func(mutate func(*slov1alpha1.ServiceLevelObjective)) *slov1alpha1.ServiceLevelObjective {
+		s := &slov1alpha1.ServiceLevelObjective{
+			ObjectMeta: metav1.ObjectMeta{Namespace: "default", GenerateName: "v-"},
+			Spec: slov1alpha1.ServiceLevelObjectiveSpec{
+				Target: "99.9",
+				Indicator: slov1alpha1.Indicator{Ratio: &slov1alpha1.RatioIndicator{
+					Errors: `http_requests_total{job="checkout",code=~"5.."}`, Total: `http_requests_total{job="checkout"}`}},
+			},
+		}
+		mutate(s)
+		return s
+	}
+
+	DescribeTable("ServiceLevelObjective indicators must be valid PromQL",
+		func(mutate func(*slov1alpha1.ServiceLevelObjective), message string) {
+			expectRejected(k8sClient.Create(ctx, slo(mutate)), message)
+		},
+		Entry("unbalanced braces", func(s *slov1alpha1.ServiceLevelObjective) {
+			s.Spec.Indicator.Ratio.Errors = `http_requests_total{job="checkout",code=~"5.."`
+		}, "spec.indicator"),
+		Entry("a bad regular expression", func(s *slov1alpha1.ServiceLevelObjective) {
+			s.Spec.Indicator.Ratio.Total = `http_requests_total{job=~"check(out"}`
+		}, "spec.indicator"),
+		Entry("a range instead of a selector", func(s *slov1alpha1.ServiceLevelObjective) {
+			s.Spec.Indicator.Ratio.Errors = `http_requests_total{code="500"}[5m]`
+		}, "spec.indicator"),
+		Entry("an unbalanced query", func(s *slov1alpha1.ServiceLevelObjective) {
+			s.Spec.Indicator = slov1alpha1.Indicator{Query: `sum(rate(errors[$window]) / sum(rate(requests[$window]))`}
+		}, "spec.indicator"),
+		Entry("a selector without a matcher that selects anything", func(s *slov1alpha1.ServiceLevelObjective) {
+			s.Spec.Indicator.Ratio.Total = `{job=~".*"}`
+		}, "spec.indicator"),
+	)
+
+	It("accepts a valid SLO and warns about rules that can never fire", func() {
+		// A 90% target cannot burn faster than 10x: the built-in fast-burn rule (14.4x) never fires.
+		s := slo(func(s *slov1alpha1.ServiceLevelObjective) {
+			s.Spec.Target = "90"
+			s.Name, s.GenerateName = "ninety", ""
+		})
+		s.APIVersion, s.Kind = "slo.budgetgate.dev/v1alpha1", "ServiceLevelObjective"
+		body, err := json.Marshal(s)
+		Expect(err).NotTo(HaveOccurred())
+		cs, seen := clientAs("")
+		Expect(cs.RESTClient().Post().AbsPath("/apis/slo.budgetgate.dev/v1alpha1/namespaces/default/servicelevelobjectives").
+			SetHeader("Content-Type", "application/json").Body(body).Do(ctx).Error()).To(Succeed())
+		Expect(strings.Join(seen.all(), "\n")).To(And(
+			ContainSubstring(`rule "fast-burn" can never fire`),
+			ContainSubstring("spec.workloadSelector is empty")))
+	})
+
+	DescribeTable("ErrorBudgetPolicy rules must be consistent",
+		func(mutate func(*slov1alpha1.ErrorBudgetPolicy), message string) {
+			p := &slov1alpha1.ErrorBudgetPolicy{
+				ObjectMeta: metav1.ObjectMeta{GenerateName: "v-"},
+				Spec: slov1alpha1.ErrorBudgetPolicySpec{Rules: []slov1alpha1.PolicyRule{{
+					Name:     "fast-burn",
+					BurnRate: &slov1alpha1.BurnRateCondition{LongWindow: "1h", ShortWindow: "5m", Factor: ptr(slov1alpha1.Decimal("14.4"))},
+				}}},
+			}
+			mutate(p)
+			expectRejected(k8sClient.Create(ctx, p), message)
+		},
+		Entry("a budget bound of 1 or more can never lift", func(p *slov1alpha1.ErrorBudgetPolicy) {
+			p.Spec.Rules = append(p.Spec.Rules, slov1alpha1.PolicyRule{Name: "budget", BudgetRemainingBelow: ptr(slov1alpha1.Decimal("1.5"))})
+		}, "budget"),
+		Entry("a release margin of 1 or more", func(p *slov1alpha1.ErrorBudgetPolicy) {
+			p.Spec.Freeze.ReleaseWhen.BudgetRemainingAbove = "1"
+		}, "spec"),
+	)
+
+	It("bounds a FreezeException's expiry by the policy's maxExceptionDuration", func() {
+		fex := func(expiresIn time.Duration) *slov1alpha1.FreezeException {
+			return &slov1alpha1.FreezeException{
+				ObjectMeta: metav1.ObjectMeta{Namespace: "default", GenerateName: "v-"},
+				Spec: slov1alpha1.FreezeExceptionSpec{
+					Reason:    "Switch to the backup payment provider (INC-4821)",
+					Workloads: []slov1alpha1.WorkloadReference{{Kind: "Deployment", Name: "checkout"}},
+					ExpiresAt: metav1.NewTime(time.Now().Add(expiresIn)),
+				},
+			}
+		}
+		expectRejected(k8sClient.Create(ctx, fex(-time.Minute)), "spec.expiresAt")
+		expectRejected(k8sClient.Create(ctx, fex(-time.Minute)), "is not in the future")
+		expectRejected(k8sClient.Create(ctx, fex(48*time.Hour)), `longer than the maxExceptionDuration 24h0m0s of policy "built-in"`)
+		Expect(k8sClient.Create(ctx, fex(23*time.Hour))).To(Succeed())
+	})
+})
