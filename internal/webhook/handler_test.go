@@ -102,9 +102,15 @@ func updateRequest(t testing.TB, old, new *appsv1.Deployment) admission.Request 
 func forbidCalls(t testing.TB) client.WithWatch {
 	fail := func(what string) error { t.Errorf("unexpected %s call on the admission path", what); return nil }
 	return fake.NewClientBuilder().WithScheme(testScheme()).WithInterceptorFuncs(interceptor.Funcs{
-		Get:    func(context.Context, client.WithWatch, client.ObjectKey, client.Object, ...client.GetOption) error { return fail("Get") },
-		List:   func(context.Context, client.WithWatch, client.ObjectList, ...client.ListOption) error { return fail("List") },
-		Create: func(context.Context, client.WithWatch, client.Object, ...client.CreateOption) error { return fail("Create") },
+		Get: func(context.Context, client.WithWatch, client.ObjectKey, client.Object, ...client.GetOption) error {
+			return fail("Get")
+		},
+		List: func(context.Context, client.WithWatch, client.ObjectList, ...client.ListOption) error {
+			return fail("List")
+		},
+		Create: func(context.Context, client.WithWatch, client.Object, ...client.CreateOption) error {
+			return fail("Create")
+		},
 	}).Build()
 }
 

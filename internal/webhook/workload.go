@@ -59,7 +59,7 @@ type workload struct {
 	metav1.TypeMeta   `json:",inline"`
 	metav1.ObjectMeta `json:"metadata"`
 	Spec              struct {
-		Selector *metav1.LabelSelector `json:"selector,omitempty"`
+		Selector *metav1.LabelSelector  `json:"selector,omitempty"`
 		Template corev1.PodTemplateSpec `json:"template"`
 	} `json:"spec"`
 }
@@ -303,4 +303,3 @@ func selectorOf(w *workload) (labels.Selector, error) {
 	}
 	return metav1.LabelSelectorAsSelector(w.Spec.Selector)
 }
-

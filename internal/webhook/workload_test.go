@@ -348,11 +348,11 @@ var _ = Describe("Workload release gate", func() {
 		}).Should(Succeed())
 		sts := &appsv1.StatefulSet{
 			ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "db", Labels: labelsWeb()},
-			Spec: appsv1.StatefulSetSpec{Selector: &metav1.LabelSelector{MatchLabels: labelsWeb()}, Template: podTemplate("db:v1")},
+			Spec:       appsv1.StatefulSetSpec{Selector: &metav1.LabelSelector{MatchLabels: labelsWeb()}, Template: podTemplate("db:v1")},
 		}
 		ds := &appsv1.DaemonSet{
 			ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "agent", Labels: labelsWeb()},
-			Spec: appsv1.DaemonSetSpec{Selector: &metav1.LabelSelector{MatchLabels: labelsWeb()}, Template: podTemplate("agent:v1")},
+			Spec:       appsv1.DaemonSetSpec{Selector: &metav1.LabelSelector{MatchLabels: labelsWeb()}, Template: podTemplate("agent:v1")},
 		}
 		Expect(k8sClient.Create(ctx, sts)).To(Succeed())
 		Expect(k8sClient.Create(ctx, ds)).To(Succeed())
@@ -437,7 +437,6 @@ var _ = Describe("Workload release gate", func() {
 		Expect(setImage(admin, ns, "web", "web:v2")).To(Succeed())
 	})
 })
-
 
 // releaseDuringFreezeRole installs the ClusterRole shipped in config/rbac (once)
 // and returns its name.
