@@ -1,5 +1,5 @@
 # Image URL to use all building/pushing image targets
-IMG ?= controller:latest
+IMG ?= budgetgate:latest
 # PROMETHEUS is the Prometheus `make run` measures SLOs in.
 PROMETHEUS ?= http://localhost:9090
 # YEAR defines the year value used for substituting the YEAR placeholder in the boilerplate header.
@@ -251,3 +251,5 @@ endef
 define gomodver
 $(shell go list -m -f '{{if .Replace}}{{.Replace.Version}}{{else}}{{.Version}}{{end}}' $(1) 2>/dev/null)
 endef
+
+include mk/*.mk

@@ -19,18 +19,25 @@ package main
 import (
 	"crypto/tls"
 	"flag"
+	"fmt"
 	"os"
+	"path/filepath"
 	"time"
 
 	// Import all Kubernetes client auth plugins (e.g. Azure, GCP, OIDC, etc.)
 	// to ensure that exec-entrypoint and run can make use of them.
 	_ "k8s.io/client-go/plugin/pkg/client/auth"
 
+	"github.com/open-policy-agent/cert-controller/pkg/rotator"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 	"sigs.k8s.io/controller-runtime/pkg/metrics/filters"
@@ -56,6 +63,9 @@ func init() {
 	// +kubebuilder:scaffold:scheme
 }
 
+// Certificate rotation injects the CA into budgetgate's own webhook configurations.
+// +kubebuilder:rbac:groups=admissionregistration.k8s.io,resources=validatingwebhookconfigurations,verbs=get;list;watch;update;patch
+
 // nolint:gocyclo
 func main() {
 	var metricsAddr string
@@ -69,6 +79,15 @@ func main() {
 	var tlsOpts []func(*tls.Config)
 	var prometheusAddress string
 	var queryTimeout time.Duration
+	var certRotation bool
+	var certSecret, webhookService string
+	flag.BoolVar(&certRotation, "webhook-cert-rotation", true,
+		"Generate and rotate the webhook serving certificate (stored in a Secret, CA injected into budgetgate's "+
+			"webhook configurations). Ignored when --webhook-cert-path is set (e.g. certificates from cert-manager).")
+	flag.StringVar(&certSecret, "webhook-cert-secret", "budgetgate-webhook-server-cert",
+		"Secret in the operator's namespace that holds the rotated webhook certificate.")
+	flag.StringVar(&webhookService, "webhook-service", "budgetgate-webhook-service",
+		"Service in front of the webhook server; the rotated certificate is issued for its DNS name.")
 	flag.StringVar(&prometheusAddress, "prometheus-address", "http://localhost:9090",
 		"Base URL of the Prometheus HTTP API that SLOs are measured in, unless an SLO sets spec.prometheus.address.")
 	flag.DurationVar(&queryTimeout, "query-timeout", 10*time.Second, "Timeout of each Prometheus query.")
@@ -128,9 +147,16 @@ func main() {
 		webhookServerOptions.KeyName = webhookCertKey
 	}
 
+	if webhookServerOptions.CertDir == "" {
+		webhookServerOptions.CertDir = filepath.Join(os.TempDir(), "budgetgate-webhook-certs")
+	}
 	var webhookServer webhook.Server
 	if webhookPort >= 0 {
 		webhookServer = webhook.NewServer(webhookServerOptions)
+	}
+	namespace := os.Getenv("POD_NAMESPACE")
+	if namespace == "" {
+		namespace = "budgetgate-system"
 	}
 
 	// Metrics endpoint is enabled in 'config/default/kustomization.yaml'. The Metrics options configure the server.
@@ -180,7 +206,16 @@ func main() {
 		LeaderElectionReleaseOnCancel: true,
 		// The operator caches only its own kinds (workloads are listed on demand
 		// with an SLO's selector), and drops managedFields from what it caches.
-		Cache: cache.Options{DefaultTransform: cache.TransformStripManagedFields()},
+		Cache: cache.Options{
+			DefaultTransform: cache.TransformStripManagedFields(),
+			// Certificate rotation reads one Secret: watch only that one.
+			ByObject: map[client.Object]cache.ByObject{
+				&corev1.Secret{}: {
+					Namespaces: map[string]cache.Config{namespace: {}},
+					Field:      fields.OneTermEqualSelector("metadata.name", certSecret),
+				},
+			},
+		},
 	})
 	if err != nil {
 		setupLog.Error(err, "Failed to start manager")
@@ -197,10 +232,40 @@ func main() {
 		os.Exit(1)
 	}
 	if webhookServer != nil {
-		if err := bgwebhook.Setup(mgr, nil); err != nil {
-			setupLog.Error(err, "Failed to set up webhooks")
-			os.Exit(1)
+		certsReady := make(chan struct{})
+		if certRotation && webhookCertPath == "" {
+			setupLog.Info("Rotating the webhook certificate", "secret", namespace+"/"+certSecret)
+			if err := rotator.AddRotator(mgr, &rotator.CertRotator{
+				SecretKey:      types.NamespacedName{Namespace: namespace, Name: certSecret},
+				CertDir:        webhookServerOptions.CertDir,
+				CAName:         "budgetgate-ca",
+				CAOrganization: "budgetgate",
+				DNSName:        fmt.Sprintf("%s.%s.svc", webhookService, namespace),
+				ExtraDNSNames:  []string{fmt.Sprintf("%s.%s.svc.cluster.local", webhookService, namespace)},
+				IsReady:        certsReady,
+				Webhooks: []rotator.WebhookInfo{
+					{Name: "budgetgate-validating-webhook-configuration", Type: rotator.Validating},
+					{Name: "budgetgate-workload-release-gate", Type: rotator.Validating},
+				},
+				// Every replica serves the webhook, so every replica needs the certificate.
+				RequireLeaderElection: false,
+			}); err != nil {
+				setupLog.Error(err, "Failed to set up certificate rotation")
+				os.Exit(1)
+			}
+		} else {
+			close(certsReady)
 		}
+		go func() {
+			// The webhook server reads its certificate when it starts: register
+			// (and so start) it only once the certificate exists.
+			<-certsReady
+			if err := bgwebhook.Setup(mgr, nil); err != nil {
+				setupLog.Error(err, "Failed to set up webhooks")
+				os.Exit(1)
+			}
+			setupLog.Info("Serving webhooks")
+		}()
 	}
 	// +kubebuilder:scaffold:builder
 

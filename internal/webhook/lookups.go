@@ -61,9 +61,7 @@ func (l *lookups) PreviousTemplates(ctx context.Context, _ *freeze.Workload) ([]
 			}
 			// StatefulSet and DaemonSet revisions store a patch that replaces spec.template.
 			var rev struct {
-				Spec struct {
-					Template corev1.PodTemplateSpec `json:"template"`
-				} `json:"spec"`
+				Spec workloadSpec `json:"spec"`
 			}
 			if err := json.Unmarshal(list.Items[i].Data.Raw, &rev); err == nil {
 				out = append(out, rev.Spec.Template)

@@ -58,10 +58,12 @@ var _ admission.Handler = &WorkloadHandler{}
 type workload struct {
 	metav1.TypeMeta   `json:",inline"`
 	metav1.ObjectMeta `json:"metadata"`
-	Spec              struct {
-		Selector *metav1.LabelSelector  `json:"selector,omitempty"`
-		Template corev1.PodTemplateSpec `json:"template"`
-	} `json:"spec"`
+	Spec              workloadSpec `json:"spec"`
+}
+
+type workloadSpec struct {
+	Selector *metav1.LabelSelector  `json:"selector,omitempty"`
+	Template corev1.PodTemplateSpec `json:"template"`
 }
 
 func (w *workload) freezeWorkload(kind string) *freeze.Workload {
