@@ -39,14 +39,14 @@ func Get(ctx context.Context, c client.Reader, name string) (p Policy, found boo
 }
 
 // ForExceptions is the policy that bounds FreezeExceptions in a namespace: of
-// the policies its SLOs use, the one with the shortest maxExceptionDuration
-// (the built-in 24h when no SLO there names a stricter one).
+// the policies its SLOs use, the one with the shortest maxExceptionDuration; the
+// built-in policy (24h) when no SLO there uses a valid policy.
 func ForExceptions(ctx context.Context, c client.Reader, namespace string) (Policy, error) {
 	slos := &slov1alpha1.ServiceLevelObjectiveList{}
 	if err := c.List(ctx, slos, client.InNamespace(namespace)); err != nil {
 		return Policy{}, fmt.Errorf("listing SLOs in %s: %w", namespace, err)
 	}
-	strictest := Builtin()
+	var strictest *Policy
 	seen := map[string]bool{}
 	for i := range slos.Items {
 		name := NameOf(&slos.Items[i])
@@ -58,9 +58,12 @@ func ForExceptions(ctx context.Context, c client.Reader, namespace string) (Poli
 		if err != nil || !found {
 			continue // an invalid or missing policy is reported on its SLOs
 		}
-		if p.MaxExceptionDuration < strictest.MaxExceptionDuration {
-			strictest = p
+		if strictest == nil || p.MaxExceptionDuration < strictest.MaxExceptionDuration {
+			strictest = &p
 		}
 	}
-	return strictest, nil
+	if strictest == nil {
+		return Builtin(), nil
+	}
+	return *strictest, nil
 }

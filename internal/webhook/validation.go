@@ -168,9 +168,15 @@ func (v *ExceptionValidator) validate(ctx context.Context, fex *slov1alpha1.Free
 	if err != nil {
 		return err
 	}
-	if d := expiresAt.Sub(now); d > p.MaxExceptionDuration+time.Minute {
-		return fmt.Errorf("spec.expiresAt: %s is %s from now, longer than the maxExceptionDuration %s of policy %q; ask again when it runs out",
-			expiresAt.UTC().Format(time.RFC3339), d.Round(time.Minute), p.MaxExceptionDuration, p.Name)
+	// An exception's lifetime counts from its creation, as the exception
+	// controller counts it: moving expiresAt later cannot extend it past the bound.
+	created, since := now, "from now"
+	if !fex.CreationTimestamp.IsZero() {
+		created, since = fex.CreationTimestamp.Time, "after the exception was created"
+	}
+	if d := expiresAt.Sub(created); d > p.MaxExceptionDuration {
+		return fmt.Errorf("spec.expiresAt: %s is %s %s, longer than the maxExceptionDuration %s of policy %q; ask again when it runs out",
+			expiresAt.UTC().Format(time.RFC3339), d.Round(time.Minute), since, p.MaxExceptionDuration, p.Name)
 	}
 	return nil
 }

@@ -154,7 +154,7 @@ func (h *WorkloadHandler) record(ctx context.Context, kind string, w *workload, 
 	case res.Decision == freeze.Deny:
 		eventType, reason, note = corev1.EventTypeWarning, "ReleaseDenied", firstLine(res.Message)
 	case res.Decision == freeze.Warn:
-		eventType, reason, note = corev1.EventTypeWarning, "ReleaseWouldBeDenied", "DryRun: "+firstLine(res.Message)
+		eventType, reason, note = corev1.EventTypeWarning, "ReleaseWouldBeDenied", firstLine(res.Message)
 	case res.Class == freeze.ClassExemptClass:
 		eventType, reason = corev1.EventTypeNormal, "ReleaseExempted"
 		note = fmt.Sprintf("Admitted release class %q by %s during the freeze of %s", res.ReleaseClass,
@@ -185,7 +185,7 @@ func (h *WorkloadHandler) countExceptionUse(ctx context.Context, namespace, name
 	go func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
-		for attempt := 0; attempt < 5; attempt++ {
+		for range 5 {
 			fex := &slov1alpha1.FreezeException{}
 			if err := h.Writer.Get(ctx, types.NamespacedName{Namespace: namespace, Name: name}, fex); err != nil {
 				log.Error(err, "Failed to read FreezeException to count its use", "freezeException", name)
@@ -222,10 +222,10 @@ func (h *WorkloadHandler) frozenSLOs(ctx context.Context, namespace string) ([]f
 		if err != nil || sel.Empty() {
 			continue // an SLO whose selector cannot select anything gates nothing
 		}
-		p, _, err := policy.Get(ctx, h.Cache, slo.Status.Policy)
-		if err != nil {
-			// An invalid policy keeps the freeze the controller recorded; exempt
-			// classes fall back to the defaults.
+		p, found, err := policy.Get(ctx, h.Cache, slo.Status.Policy)
+		if err != nil || !found {
+			// The controller recorded the freeze; a policy that became invalid or
+			// was deleted since keeps it, with the default exempt classes.
 			p = policy.Builtin()
 		}
 		out = append(out, freeze.FrozenSLO{
@@ -292,10 +292,8 @@ func timeOf(t *metav1.Time) time.Time {
 }
 
 func firstLine(s string) string {
-	if i := strings.IndexByte(s, '\n'); i >= 0 {
-		return s[:i]
-	}
-	return s
+	line, _, _ := strings.Cut(s, "\n")
+	return line
 }
 
 // selectorOf is a workload's own pod selector, for reading its revision history.
