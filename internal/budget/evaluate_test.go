@@ -374,7 +374,7 @@ func TestEvaluate(t *testing.T) {
 			name: "invalid rules: no condition never fires, both conditions is a burn rule",
 			p: Policy{Name: "odd", OnMissingData: MissingDataRelease, Rules: []Rule{
 				{Name: "none", Action: ActionFreeze},
-				{Name: "both", Action: ActionFreeze, BurnRate: &BurnRateRule{LongWindow: h1, ShortWindow: m5, Factor: 14.4}, BudgetRemainingAtOrBelow: ptr(0.9)},
+				{Name: "both", Action: ActionFreeze, BurnRate: &BurnRateRule{LongWindow: h1, ShortWindow: m5, Factor: 14.4}, BudgetRemainingAtOrBelow: new(0.9)},
 			}},
 			m: fast.meas(),
 			want: Evaluation{

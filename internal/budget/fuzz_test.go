@@ -125,6 +125,16 @@ func FuzzEvaluate(f *testing.F) {
 // checkEvaluation checks the invariants every evaluation must hold.
 func checkEvaluation(t *testing.T, o Objective, p Policy, prev State, now time.Time, ev Evaluation) {
 	t.Helper()
+	checkWindows(t, o, p, ev)
+	firingFreeze := checkRules(t, p, ev)
+	freezing := len(firingFreeze) > 0
+	checkState(t, p, now, ev, freezing, firingFreeze)
+	checkTransition(t, prev, now, ev, freezing)
+}
+
+// checkWindows checks the window results, data availability and budget of ev.
+func checkWindows(t *testing.T, o Objective, p Policy, ev Evaluation) {
+	t.Helper()
 	ws := Windows(o, p)
 	if len(ev.Windows) != len(ws) {
 		t.Fatalf("%d window results for %d windows", len(ev.Windows), len(ws))
@@ -153,12 +163,15 @@ func checkEvaluation(t *testing.T, o Objective, p Policy, prev State, now time.T
 			t.Fatalf("budget %+v, SLI %v", *b, ev.SLI)
 		}
 	}
+}
 
+// checkRules checks the rule results and the remembered rules of ev, and returns
+// the names of the firing Freeze rules.
+func checkRules(t *testing.T, p Policy, ev Evaluation) (firingFreeze []string) {
+	t.Helper()
 	if len(ev.Rules) != len(p.Rules) {
 		t.Fatalf("%d rule results for %d rules", len(ev.Rules), len(p.Rules))
 	}
-	freezing := false
-	var firingFreeze []string
 	for i, r := range ev.Rules {
 		if r.Name != p.Rules[i].Name || r.Action != p.Rules[i].Action {
 			t.Fatalf("rule %d is %q/%s, want %q/%s", i, r.Name, r.Action, p.Rules[i].Name, p.Rules[i].Action)
@@ -179,7 +192,6 @@ func checkEvaluation(t *testing.T, o Objective, p Policy, prev State, now time.T
 			t.Fatalf("rule %q is not remembered", r.Name)
 		}
 		if r.Action == ActionFreeze && r.Firing {
-			freezing = true
 			firingFreeze = append(firingFreeze, r.Name)
 		}
 	}
@@ -188,7 +200,12 @@ func checkEvaluation(t *testing.T, o Objective, p Policy, prev State, now time.T
 			t.Fatalf("state remembers %q, not in the policy", name)
 		}
 	}
+	return firingFreeze
+}
 
+// checkState checks ev's freeze state against the firing Freeze rules.
+func checkState(t *testing.T, p Policy, now time.Time, ev Evaluation, freezing bool, firingFreeze []string) {
+	t.Helper()
 	st := ev.State
 	if st.Frozen {
 		if st.Since.IsZero() {
@@ -208,6 +225,12 @@ func checkEvaluation(t *testing.T, o Objective, p Policy, prev State, now time.T
 			t.Fatalf("HoldUntil %v before now + MinDuration %v", st.HoldUntil, want)
 		}
 	}
+}
+
+// checkTransition checks ev's transition against the previous and the new state.
+func checkTransition(t *testing.T, prev State, now time.Time, ev Evaluation, freezing bool) {
+	t.Helper()
+	st := ev.State
 	switch ev.Transition {
 	case TransitionStarted:
 		if prev.Frozen || !st.Frozen || !st.Since.Equal(now) || !freezing {

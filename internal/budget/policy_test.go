@@ -9,8 +9,6 @@ import (
 	"github.com/google/go-cmp/cmp"
 )
 
-func ptr[T any](v T) *T { return &v }
-
 func TestDefaultPolicy(t *testing.T) {
 	want := Policy{
 		Name: "built-in",
@@ -19,7 +17,7 @@ func TestDefaultPolicy(t *testing.T) {
 			{Name: "slow-burn", Action: ActionFreeze, BurnRate: &BurnRateRule{LongWindow: 6 * time.Hour, ShortWindow: 30 * time.Minute, BudgetShare: 0.05}},
 			{Name: "gradual-burn", Action: ActionWarn, BurnRate: &BurnRateRule{LongWindow: 24 * time.Hour, ShortWindow: 2 * time.Hour, BudgetShare: 0.10}},
 			{Name: "chronic-burn", Action: ActionWarn, BurnRate: &BurnRateRule{LongWindow: 3 * day, ShortWindow: 6 * time.Hour, BudgetShare: 0.10}},
-			{Name: "budget-exhausted", Action: ActionFreeze, BudgetRemainingAtOrBelow: ptr(0.0)},
+			{Name: "budget-exhausted", Action: ActionFreeze, BudgetRemainingAtOrBelow: new(0.0)},
 		},
 		MinDuration:   time.Hour,
 		ReleaseMargin: 0,
@@ -80,7 +78,7 @@ func TestWindows(t *testing.T) {
 			[]time.Duration{5 * time.Minute, 30 * time.Minute, time.Hour, 2 * time.Hour, 6 * time.Hour, 24 * time.Hour, 3 * day}},
 		{"empty policy", Objective{0.999, 7 * day}, Policy{}, []time.Duration{7 * day}},
 		{"budget rules need no windows", Objective{0.99, 7 * day},
-			Policy{Rules: []Rule{{Name: "b", Action: ActionFreeze, BudgetRemainingAtOrBelow: ptr(0.0)}}},
+			Policy{Rules: []Rule{{Name: "b", Action: ActionFreeze, BudgetRemainingAtOrBelow: new(0.0)}}},
 			[]time.Duration{7 * day}},
 		{"duplicates and odd windows", Objective{0.99, 0}, Policy{Rules: []Rule{
 			{Name: "a", BurnRate: &BurnRateRule{LongWindow: time.Hour, ShortWindow: -time.Minute}},
@@ -181,7 +179,7 @@ func TestValidatePolicy(t *testing.T) {
 		{"no rules", base(), nil},
 		{"factor rule and negative budget bound", base(
 			burn("page", ActionFreeze, time.Hour, 5*time.Minute, 14.4, 0),
-			Rule{Name: "overspent", Action: ActionWarn, BudgetRemainingAtOrBelow: ptr(-0.1)},
+			Rule{Name: "overspent", Action: ActionWarn, BudgetRemainingAtOrBelow: new(-0.1)},
 		), nil},
 		{"empty and duplicate names", base(
 			burn("", ActionFreeze, time.Hour, 5*time.Minute, 14.4, 0),
@@ -196,7 +194,7 @@ func TestValidatePolicy(t *testing.T) {
 		}},
 		{"no condition, two conditions", base(
 			Rule{Name: "none", Action: ActionWarn},
-			Rule{Name: "both", Action: ActionWarn, BurnRate: &BurnRateRule{LongWindow: time.Hour, ShortWindow: time.Minute, Factor: 2}, BudgetRemainingAtOrBelow: ptr(0.0)},
+			Rule{Name: "both", Action: ActionWarn, BurnRate: &BurnRateRule{LongWindow: time.Hour, ShortWindow: time.Minute, Factor: 2}, BudgetRemainingAtOrBelow: new(0.0)},
 		), []string{
 			`rule "none": needs a condition: burnRate or budgetRemainingAtOrBelow`,
 			`rule "both": has both burnRate and budgetRemainingAtOrBelow; set exactly one`,
@@ -219,8 +217,8 @@ func TestValidatePolicy(t *testing.T) {
 			burn("inf-factor", ActionFreeze, time.Hour, time.Minute, math.Inf(1), 0),
 			burn("negative-share", ActionFreeze, time.Hour, time.Minute, 0, -0.1),
 			burn("inf-share", ActionFreeze, time.Hour, time.Minute, 0, math.Inf(1)),
-			Rule{Name: "nan-bound", Action: ActionFreeze, BudgetRemainingAtOrBelow: ptr(math.NaN())},
-			Rule{Name: "full-bound", Action: ActionFreeze, BudgetRemainingAtOrBelow: ptr(1.0)},
+			Rule{Name: "nan-bound", Action: ActionFreeze, BudgetRemainingAtOrBelow: new(math.NaN())},
+			Rule{Name: "full-bound", Action: ActionFreeze, BudgetRemainingAtOrBelow: new(1.0)},
 		), []string{
 			`rule "neither": needs a positive factor or budgetShare, got factor 0 and budgetShare 0`,
 			`rule "both": set exactly one of factor (2) and budgetShare (0.1)`,

@@ -5,37 +5,43 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/metrics"
 )
 
+// Labels identifying the SLO of a series.
+const (
+	labelNamespace = "namespace"
+	labelName      = "name"
+)
+
 // Metrics of the SLO controller, served on the manager's metrics endpoint.
 var (
 	budgetRemaining = prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Name: "budgetgate_slo_error_budget_remaining_ratio",
 		Help: "Fraction of the error budget left over the SLO window (negative once overspent).",
-	}, []string{"namespace", "name"})
+	}, []string{labelNamespace, labelName})
 	burnRate = prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Name: "budgetgate_slo_burn_rate",
 		Help: "Error-budget burn rate over a window (1 = spending exactly the budget over the SLO window).",
-	}, []string{"namespace", "name", "window"})
+	}, []string{labelNamespace, labelName, "window"})
 	frozen = prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Name: "budgetgate_slo_frozen",
 		Help: "1 while the SLO freezes releases of its workloads.",
-	}, []string{"namespace", "name"})
+	}, []string{labelNamespace, labelName})
 	ruleFiring = prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Name: "budgetgate_slo_rule_firing",
 		Help: "1 while a policy rule fires for the SLO.",
-	}, []string{"namespace", "name", "rule", "action"})
+	}, []string{labelNamespace, labelName, "rule", "action"})
 	evaluationErrors = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "budgetgate_slo_evaluation_errors_total",
 		Help: "Evaluations that failed, by reason (InvalidSpec, PolicyNotFound, InvalidPolicy, QueryFailed).",
-	}, []string{"namespace", "name", "reason"})
+	}, []string{labelNamespace, labelName, "reason"})
 	evaluationDuration = prometheus.NewHistogramVec(prometheus.HistogramOpts{
 		Name:    "budgetgate_slo_evaluation_duration_seconds",
 		Help:    "Time one SLO evaluation took, Prometheus queries included.",
 		Buckets: []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 20},
-	}, []string{"namespace"})
+	}, []string{labelNamespace})
 	prometheusQueries = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "budgetgate_slo_prometheus_queries_total",
 		Help: "Prometheus instant queries issued for SLO evaluations (one per window per evaluation).",
-	}, []string{"namespace"})
+	}, []string{labelNamespace})
 )
 
 func init() {
@@ -45,7 +51,7 @@ func init() {
 
 // forgetMetrics drops the series of a deleted SLO.
 func forgetMetrics(namespace, name string) {
-	labels := prometheus.Labels{"namespace": namespace, "name": name}
+	labels := prometheus.Labels{labelNamespace: namespace, labelName: name}
 	budgetRemaining.DeletePartialMatch(labels)
 	burnRate.DeletePartialMatch(labels)
 	frozen.DeletePartialMatch(labels)

@@ -83,8 +83,7 @@ func (r *ServiceLevelObjectiveReconciler) Reconcile(ctx context.Context, req ctr
 
 	in, err := r.readInputs(ctx, slo)
 	if err != nil {
-		var inv *invalidError
-		if errors.As(err, &inv) {
+		if inv, ok := errors.AsType[*invalidError](err); ok {
 			evaluationErrors.WithLabelValues(slo.Namespace, slo.Name, inv.reason).Inc()
 			setNotReady(slo, inv.reason, inv.Error())
 			log.Info("Cannot evaluate SLO", "reason", inv.reason, "message", inv.Error())
@@ -111,7 +110,7 @@ func (r *ServiceLevelObjectiveReconciler) Reconcile(ctx context.Context, req ctr
 	gated, annotateErr := r.syncAnnotations(ctx, slo)
 	slo.Status.GatedWorkloads = gated
 	r.recordTransition(slo, in, eval, gated)
-	exportMetrics(slo, in, eval)
+	exportMetrics(slo, eval)
 	evaluationDuration.WithLabelValues(slo.Namespace).Observe(r.Clock.Since(start).Seconds())
 	if annotateErr != nil {
 		// The evaluation stands (the deferred patch saves it); retry the annotations with backoff.

@@ -52,7 +52,7 @@ func burnPolicy(name, factor, minDuration string, missing slov1alpha1.MissingDat
 		Spec: slov1alpha1.ErrorBudgetPolicySpec{
 			Rules: []slov1alpha1.PolicyRule{{
 				Name:     "fast-burn",
-				BurnRate: &slov1alpha1.BurnRateCondition{LongWindow: "1h", ShortWindow: "5m", Factor: ptr(slov1alpha1.Decimal(factor))},
+				BurnRate: &slov1alpha1.BurnRateCondition{LongWindow: "1h", ShortWindow: "5m", Factor: new(slov1alpha1.Decimal(factor))},
 				Action:   slov1alpha1.ActionFreeze,
 			}},
 			Freeze:        slov1alpha1.FreezeSettings{MinDuration: slov1alpha1.Duration(minDuration)},
@@ -115,7 +115,7 @@ var _ = Describe("ServiceLevelObjective controller", func() {
 			g.Expect(got.Status.Freeze.Active).To(BeFalse())
 			g.Expect(got.Status.ConsecutiveQueryFailures).To(BeZero())
 
-			windows := []string{}
+			windows := make([]string, 0, len(got.Status.BurnRates))
 			for _, w := range got.Status.BurnRates {
 				windows = append(windows, w.Window)
 				g.Expect(w.BurnRate).To(Equal(slov1alpha1.Decimal("0.5")), "window %s", w.Window)
@@ -254,7 +254,7 @@ var _ = Describe("ServiceLevelObjective controller", func() {
 		Eventually(func(g Gomega) {
 			got := &slov1alpha1.ErrorBudgetPolicy{}
 			g.Expect(k8sClient.Get(ctx, client.ObjectKeyFromObject(ebp), got)).To(Succeed())
-			got.Spec.Rules[0].BurnRate.Factor = ptr(slov1alpha1.Decimal("10"))
+			got.Spec.Rules[0].BurnRate.Factor = new(slov1alpha1.Decimal("10"))
 			g.Expect(k8sClient.Update(ctx, got)).To(Succeed())
 		}).Should(Succeed())
 		Eventually(func(g Gomega) {

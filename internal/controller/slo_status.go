@@ -173,7 +173,7 @@ func setNotReady(slo *slov1alpha1.ServiceLevelObjective, reason, message string)
 	})
 }
 
-func exportMetrics(slo *slov1alpha1.ServiceLevelObjective, in inputs, eval budget.Evaluation) {
+func exportMetrics(slo *slov1alpha1.ServiceLevelObjective, eval budget.Evaluation) {
 	ns, name := slo.Namespace, slo.Name
 	if eval.Budget != nil {
 		budgetRemaining.WithLabelValues(ns, name).Set(eval.Budget.Remaining)

@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"sort"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -152,12 +152,6 @@ func (s *scriptedSource) fail(key string, err error) {
 	s.scripts[key] = script{err: err}
 }
 
-func (s *scriptedSource) callsOf(key string) int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.calls[key]
-}
-
 func (s *scriptedSource) Measure(_ context.Context, ind sli.Indicator, windows []time.Duration) (map[time.Duration]sli.Result, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -198,10 +192,8 @@ func eventsFor(g Gomega, namespace, name string) []string {
 			reasons = append(reasons, e.Reason)
 		}
 	}
-	sort.Strings(reasons)
+	slices.Sort(reasons)
 	return reasons
 }
-
-func ptr[T any](v T) *T { return &v }
 
 var _ = fmt.Sprintf

@@ -110,13 +110,13 @@ var _ = Describe("API validation by the API server", func() {
 			p.Spec.Rules[0].BurnRate.LongWindow = "90m"
 		}, `shortWindow must be shorter than longWindow`),
 		Entry("both factor and budgetPercent", func(p *slov1alpha1.ErrorBudgetPolicy) {
-			p.Spec.Rules[0].BurnRate.BudgetPercent = ptr(slov1alpha1.Decimal("2"))
+			p.Spec.Rules[0].BurnRate.BudgetPercent = new(slov1alpha1.Decimal("2"))
 		}, `set exactly one of factor or budgetPercent`),
 		Entry("a rule with two conditions", func(p *slov1alpha1.ErrorBudgetPolicy) {
-			p.Spec.Rules[0].BudgetRemainingBelow = ptr(slov1alpha1.Decimal("0"))
+			p.Spec.Rules[0].BudgetRemainingBelow = new(slov1alpha1.Decimal("0"))
 		}, `a rule has exactly one of burnRate or budgetRemainingBelow`),
 		Entry("a zero factor", func(p *slov1alpha1.ErrorBudgetPolicy) {
-			p.Spec.Rules[0].BurnRate.Factor = ptr(slov1alpha1.Decimal("0"))
+			p.Spec.Rules[0].BurnRate.Factor = new(slov1alpha1.Decimal("0"))
 		}, `factor must be positive`),
 		Entry("an unknown mode", func(p *slov1alpha1.ErrorBudgetPolicy) { p.Spec.Mode = "Audit" },
 			`spec.mode: Unsupported value: "Audit"`),

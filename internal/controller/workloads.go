@@ -4,7 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sort"
+	"slices"
 	"strings"
 	"time"
 
@@ -122,7 +122,7 @@ func freezeAnnotations(frozen []*slov1alpha1.ServiceLevelObjective, lbls map[str
 	if len(names) == 0 {
 		return nil
 	}
-	sort.Strings(names)
+	slices.Sort(names)
 	out := map[string]string{
 		slov1alpha1.FrozenAnnotation:   "true",
 		slov1alpha1.FrozenByAnnotation: strings.Join(names, ","),

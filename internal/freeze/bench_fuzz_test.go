@@ -60,13 +60,13 @@ func BenchmarkDecide(b *testing.B) {
 	wl := func(image string) *Workload {
 		return &Workload{Kind: "Deployment", Namespace: "shop", Name: "checkout", Labels: map[string]string{"app": "checkout", "tier": "frontend"}, Template: richTemplate(image)}
 	}
-	var revisions []corev1.PodTemplateSpec
+	revisions := make([]corev1.PodTemplateSpec, 0, 10)
 	for i := range 10 {
 		t := richTemplate(fmt.Sprintf("v0.%d", i))
 		t.Labels[PodTemplateHashLabel] = fmt.Sprintf("hash%d", i)
 		revisions = append(revisions, *t)
 	}
-	var envRevisions []corev1.PodTemplateSpec
+	envRevisions := make([]corev1.PodTemplateSpec, 0, 10)
 	for i := range 10 {
 		t := richTemplate("v1")
 		t.Labels[PodTemplateHashLabel] = fmt.Sprintf("hash%d", i)

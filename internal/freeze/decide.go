@@ -45,22 +45,10 @@ func Decide(ctx context.Context, req Request, frozen []FrozenSLO, exceptions []E
 	}
 
 	// Rule 2: the frozen SLOs selecting the workload, sorted by namespace/name.
-	var selecting []*FrozenSLO
-	for i := range frozen {
-		s := &frozen[i]
-		if Selects(*s, w) || Selects(*s, old) {
-			selecting = append(selecting, s)
-		}
-	}
+	selecting := selectingSLOs(frozen, w, old)
 	if len(selecting) == 0 {
 		return Result{Decision: Allow, Class: ClassNotFrozen, Message: "budgetgate: no frozen SLO selects " + workloadName(w)}
 	}
-	slices.SortFunc(selecting, func(a, b *FrozenSLO) int {
-		if c := strings.Compare(a.Namespace, b.Namespace); c != 0 {
-			return c
-		}
-		return strings.Compare(a.Name, b.Name)
-	})
 	res := Result{SLOs: make([]string, len(selecting))}
 	for i, s := range selecting {
 		res.SLOs[i] = s.Namespace + "/" + s.Name
@@ -72,108 +60,171 @@ func Decide(ctx context.Context, req Request, frozen []FrozenSLO, exceptions []E
 	if old != nil {
 		oldTemplate = old.Template
 	}
-	if oldTemplate != nil {
-		if equalIgnoring(oldTemplate, w.Template, "", "") {
-			res.Decision, res.Class = Allow, ClassScaleOrMetadata
-			res.Message = "budgetgate: pod template of " + workloadName(w) + " unchanged"
-			return res
-		}
-		if OnlyRestartChanged(oldTemplate, w.Template) {
-			res.Decision, res.Class = Allow, ClassRestart
-			res.Message = "budgetgate: restart of " + workloadName(w) + " (only " + RestartedAtAnnotation + " changed)"
-			return res
-		}
+	if allowUnchangedOrRestart(&res, oldTemplate, w) {
+		return res
 	}
 
 	// Rule 5: an active FreezeException.
 	if ex := coveringException(exceptions, w, now); ex != nil {
-		res.Decision, res.Class = Allow, ClassException
-		res.Exception = ex.Name
-		res.Message = "budgetgate: " + workloadName(w) + " released during the freeze of " + sloList(res.SLOs) +
-			" under FreezeException " + ex.Namespace + "/" + ex.Name +
-			" (reason: " + quote(ex.Reason, maxReasonRunes) + "; expires " + rfc3339(ex.ExpiresAt) + ")"
-		res.Warnings = []string{warning(res.Message)}
-		res.AuditAnnotations = map[string]string{
-			AuditUser:      req.User.Username,
-			AuditException: ex.Name,
-			AuditReason:    ex.Reason,
-			AuditFrozenBy:  frozenBy,
-		}
+		allowException(&res, req.User, w, ex, frozenBy)
 		return res
 	}
 
 	// From here on the freeze would deny (or, in DryRun, would deny): lookups allowed.
-	blocking := selecting
-	var notes []string
 
-	// Rule 6: a claimed exempt release class. The claim must be exempt under every
-	// SLO that decides (the Enforce ones if any, else the DryRun ones) and the user
-	// must hold release-during-freeze; SLOs exempting the class then stop blocking.
-	if class := w.Template.Annotations[ReleaseClassAnnotation]; class != "" {
-		decisive := decisiveSLOs(blocking)
-		var notExempt []*FrozenSLO
-		for _, s := range decisive {
-			if !slices.Contains(s.ExemptReleaseClasses, class) {
-				notExempt = append(notExempt, s)
-			}
-		}
-		if len(notExempt) > 0 {
-			notes = append(notes, notExemptNote(class, notExempt))
-		} else {
-			ok, note := mayRelease(ctx, lookups, req.User, w.Namespace, class)
-			if ok {
-				res.ReleaseClass = class
-				res.AuditAnnotations = map[string]string{
-					AuditUser:         req.User.Username,
-					AuditReleaseClass: class,
-					AuditFrozenBy:     frozenBy,
-				}
-				var rest []*FrozenSLO
-				for _, s := range blocking {
-					if !slices.Contains(s.ExemptReleaseClasses, class) {
-						rest = append(rest, s)
-					}
-				}
-				if len(rest) == 0 {
-					res.Decision, res.Class = Allow, ClassExemptClass
-					res.Message = "budgetgate: " + workloadName(w) + " released during the freeze of " + sloList(res.SLOs) +
-						" as release class " + quote(class, maxClassRunes) + " by " + quote(req.User.Username, maxUserRunes) +
-						", who may " + ReleaseDuringFreezeVerb
-					res.Warnings = []string{warning(res.Message)}
-					return res
-				}
-				blocking = rest
-				notes = append(notes, "Release class "+quote(class, maxClassRunes)+" was honoured for "+sloList(names(selecting, class))+".")
-			} else {
-				notes = append(notes, note)
-			}
-		}
+	// Rule 6: a claimed exempt release class.
+	blocking, notes, released := applyReleaseClass(ctx, &res, req.User, w, selecting, lookups, frozenBy)
+	if released {
+		return res
 	}
 
 	// Rule 7: a rollback to a previous revision.
 	if op == Update && oldTemplate != nil {
-		if lookups == nil {
-			notes = append(notes, "No revision history was available to recognise a rollback.")
-		} else {
-			prev, err := lookups.PreviousTemplates(ctx, w)
-			if err != nil {
-				notes = append(notes, "Could not read the revision history to recognise a rollback: "+sanitize(err.Error(), maxErrorRunes)+".")
-			} else if isRollback(w.Template, prev) {
-				res.Decision, res.Class = Allow, ClassRollback
-				res.Message = "budgetgate: rollback of " + workloadName(w) + " to a previous revision during the freeze of " + sloList(res.SLOs)
-				return res
-			}
+		rollback, note := recogniseRollback(ctx, lookups, w)
+		if rollback {
+			res.Decision, res.Class = Allow, ClassRollback
+			res.Message = "budgetgate: rollback of " + workloadName(w) + " to a previous revision during the freeze of " + sloList(res.SLOs)
+			return res
+		}
+		if note != "" {
+			notes = append(notes, note)
 		}
 	}
 
 	// Rules 8 and 9.
+	warnOrDeny(&res, op, w, blocking, notes, now)
+	return res
+}
+
+// selectingSLOs returns the frozen SLOs selecting w or old, sorted by namespace/name.
+func selectingSLOs(frozen []FrozenSLO, w, old *Workload) []*FrozenSLO {
+	var selecting []*FrozenSLO
+	for i := range frozen {
+		s := &frozen[i]
+		if Selects(*s, w) || Selects(*s, old) {
+			selecting = append(selecting, s)
+		}
+	}
+	slices.SortFunc(selecting, func(a, b *FrozenSLO) int {
+		if c := strings.Compare(a.Namespace, b.Namespace); c != 0 {
+			return c
+		}
+		return strings.Compare(a.Name, b.Name)
+	})
+	return selecting
+}
+
+// allowUnchangedOrRestart applies rules 3 and 4: when w's template equals
+// oldTemplate, or differs from it only by a restart, it fills res with the Allow
+// decision and returns true. A nil oldTemplate (a CREATE) matches neither rule.
+func allowUnchangedOrRestart(res *Result, oldTemplate *corev1.PodTemplateSpec, w *Workload) bool {
+	if oldTemplate == nil {
+		return false
+	}
+	if equalIgnoring(oldTemplate, w.Template, "", "") {
+		res.Decision, res.Class = Allow, ClassScaleOrMetadata
+		res.Message = "budgetgate: pod template of " + workloadName(w) + " unchanged"
+		return true
+	}
+	if OnlyRestartChanged(oldTemplate, w.Template) {
+		res.Decision, res.Class = Allow, ClassRestart
+		res.Message = "budgetgate: restart of " + workloadName(w) + " (only " + RestartedAtAnnotation + " changed)"
+		return true
+	}
+	return false
+}
+
+// allowException applies rule 5: it fills res with the Allow decision under the
+// covering exception ex, with its warning and audit annotations.
+func allowException(res *Result, user authenticationv1.UserInfo, w *Workload, ex *Exception, frozenBy string) {
+	res.Decision, res.Class = Allow, ClassException
+	res.Exception = ex.Name
+	res.Message = "budgetgate: " + workloadName(w) + " released during the freeze of " + sloList(res.SLOs) +
+		" under FreezeException " + ex.Namespace + "/" + ex.Name +
+		" (reason: " + quote(ex.Reason, maxReasonRunes) + "; expires " + rfc3339(ex.ExpiresAt) + ")"
+	res.Warnings = []string{warning(res.Message)}
+	res.AuditAnnotations = map[string]string{
+		AuditUser:      user.Username,
+		AuditException: ex.Name,
+		AuditReason:    ex.Reason,
+		AuditFrozenBy:  frozenBy,
+	}
+}
+
+// applyReleaseClass applies rule 6, a claimed exempt release class. The claim must
+// be exempt under every SLO that decides (the Enforce ones if any, else the DryRun
+// ones) and the user must hold release-during-freeze; SLOs exempting the class then
+// stop blocking. It returns the SLOs still blocking, the notes explaining the
+// outcome for the deny message, and whether res now holds the final Allow
+// (exempt-class) decision. A honoured class records the release class and the audit
+// annotations in res even when other SLOs still block.
+func applyReleaseClass(ctx context.Context, res *Result, user authenticationv1.UserInfo, w *Workload,
+	selecting []*FrozenSLO, lookups Lookups, frozenBy string) (blocking []*FrozenSLO, notes []string, released bool) {
+	blocking = selecting
+	class := w.Template.Annotations[ReleaseClassAnnotation]
+	if class == "" {
+		return blocking, nil, false
+	}
+	if notExempt := notExempting(decisiveSLOs(blocking), class); len(notExempt) > 0 {
+		return blocking, []string{notExemptNote(class, notExempt)}, false
+	}
+	ok, note := mayRelease(ctx, lookups, user, w.Namespace, class)
+	if !ok {
+		return blocking, []string{note}, false
+	}
+	res.ReleaseClass = class
+	res.AuditAnnotations = map[string]string{
+		AuditUser:         user.Username,
+		AuditReleaseClass: class,
+		AuditFrozenBy:     frozenBy,
+	}
+	rest := notExempting(blocking, class)
+	if len(rest) == 0 {
+		res.Decision, res.Class = Allow, ClassExemptClass
+		res.Message = "budgetgate: " + workloadName(w) + " released during the freeze of " + sloList(res.SLOs) +
+			" as release class " + quote(class, maxClassRunes) + " by " + quote(user.Username, maxUserRunes) +
+			", who may " + ReleaseDuringFreezeVerb
+		res.Warnings = []string{warning(res.Message)}
+		return blocking, nil, true
+	}
+	return rest, []string{"Release class " + quote(class, maxClassRunes) + " was honoured for " + sloList(names(selecting, class)) + "."}, false
+}
+
+// notExempting returns the SLOs of slos that do not exempt class.
+func notExempting(slos []*FrozenSLO, class string) []*FrozenSLO {
+	var out []*FrozenSLO
+	for _, s := range slos {
+		if !slices.Contains(s.ExemptReleaseClasses, class) {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// recogniseRollback applies rule 7: it reports whether w's template is a previous
+// revision's. When the revision history is unavailable it returns the note saying
+// so for the deny message.
+func recogniseRollback(ctx context.Context, lookups Lookups, w *Workload) (bool, string) {
+	if lookups == nil {
+		return false, "No revision history was available to recognise a rollback."
+	}
+	prev, err := lookups.PreviousTemplates(ctx, w)
+	if err != nil {
+		return false, "Could not read the revision history to recognise a rollback: " + sanitize(err.Error(), maxErrorRunes) + "."
+	}
+	return isRollback(w.Template, prev), ""
+}
+
+// warnOrDeny applies rules 8 and 9: Warn (dry-run) when no blocking SLO enforces,
+// else Deny, template-change (UPDATE) or create (CREATE).
+func warnOrDeny(res *Result, op Operation, w *Workload, blocking []*FrozenSLO, notes []string, now time.Time) {
 	lines := denyLines(op, w, blocking, notes, now)
 	if len(enforcing(blocking)) == 0 {
 		res.Decision, res.Class = Warn, ClassDryRun
 		lines[0] = "DryRun: would deny: " + lines[0]
 		res.Message = strings.Join(lines, "\n")
 		res.Warnings = []string{warning(strings.Join(lines, " "))}
-		return res
+		return
 	}
 	res.Decision, res.Class = Deny, ClassTemplateChange
 	if op == Create {
@@ -182,7 +233,6 @@ func Decide(ctx context.Context, req Request, frozen []FrozenSLO, exceptions []E
 	res.Message = strings.Join(lines, "\n")
 	// A honoured class did not admit the request: nothing to audit.
 	res.ReleaseClass, res.AuditAnnotations = "", nil
-	return res
 }
 
 // Selects reports whether s gates w: same namespace and s's non-empty selector

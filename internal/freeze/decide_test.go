@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -194,9 +196,7 @@ func decideCases() []decideCase {
 	prevHistory := func() *fakeLookups {
 		return &fakeLookups{history: history(tpl("v0", hashed("5d4c")), tpl("v1", hashed("6f7a")))}
 	}
-	notFrozen := func(w string) Result {
-		return Result{Decision: Allow, Class: ClassNotFrozen, Message: "budgetgate: no frozen SLO selects " + w}
-	}
+	notFrozen := Result{Decision: Allow, Class: ClassNotFrozen, Message: "budgetgate: no frozen SLO selects Deployment shop/checkout"}
 	scaleMsg := "budgetgate: pod template of Deployment shop/checkout unchanged"
 	restartMsg := "budgetgate: restart of Deployment shop/checkout (only kubectl.kubernetes.io/restartedAt changed)"
 	availOnly := []string{"shop/checkout-availability"}
@@ -251,35 +251,35 @@ func decideCases() []decideCase {
 			name:    "image change, nothing frozen",
 			req:     update(deploy(checkout, v1), deploy(checkout, v2), alice),
 			lookups: &fakeLookups{},
-			want:    notFrozen("Deployment shop/checkout"),
+			want:    notFrozen,
 		},
 		{
 			name:    "image change, frozen SLO selects other workloads",
 			req:     update(deploy(checkout, v1), deploy(checkout, v2), alice),
 			frozen:  []FrozenSLO{sloOtherApp, sloOtherNS},
 			lookups: &fakeLookups{},
-			want:    notFrozen("Deployment shop/checkout"),
+			want:    notFrozen,
 		},
 		{
 			name:    "empty and nil selectors gate nothing",
 			req:     update(deploy(checkout, v1), deploy(checkout, v2), alice),
 			frozen:  []FrozenSLO{sloEverying, sloNilSel},
 			lookups: &fakeLookups{},
-			want:    notFrozen("Deployment shop/checkout"),
+			want:    notFrozen,
 		},
 		{
 			name:    "create, nothing frozen",
 			req:     create(deploy(checkout, v1), alice),
 			frozen:  []FrozenSLO{sloOtherApp},
 			lookups: &fakeLookups{},
-			want:    notFrozen("Deployment shop/checkout"),
+			want:    notFrozen,
 		},
 		{
 			name:    "workload with nil labels",
 			req:     update(deploy(nil, v1), deploy(nil, v2), alice),
 			frozen:  []FrozenSLO{sloAvail},
 			lookups: &fakeLookups{},
-			want:    notFrozen("Deployment shop/checkout"),
+			want:    notFrozen,
 		},
 
 		// ---- frozen, but not a release ----
@@ -860,7 +860,7 @@ func checkInvariants(t *testing.T, r Result, calls []string) {
 	default:
 		t.Fatalf("Decision %q is not Allow, Deny or Warn", r.Decision)
 	}
-	if !containsClass(r.Class) {
+	if !slices.Contains(Classes, r.Class) {
 		t.Errorf("Class %q is not a known class", r.Class)
 	}
 	if r.Message == "" {
@@ -894,15 +894,6 @@ func checkInvariants(t *testing.T, r Result, calls []string) {
 	}
 }
 
-func containsClass(c Class) bool {
-	for _, k := range Classes {
-		if k == c {
-			return true
-		}
-	}
-	return false
-}
-
 func TestDecideNilContextAndInputsUnchanged(t *testing.T) {
 	old := deploy(checkout, tpl("v1", restartedAt("a"), hashed("x")))
 	nw := deploy(checkout, tpl("v0", restartedAt("b"), hashed("y"), releaseClass("security")))
@@ -929,9 +920,7 @@ func deepCopy(w *Workload) *Workload {
 	c := *w
 	if w.Labels != nil {
 		c.Labels = make(map[string]string, len(w.Labels))
-		for k, v := range w.Labels {
-			c.Labels[k] = v
-		}
+		maps.Copy(c.Labels, w.Labels)
 	}
 	c.Template = w.Template.DeepCopy()
 	return &c

@@ -1,6 +1,7 @@
 package freeze
 
 import (
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -128,26 +129,17 @@ func commonExemptClasses(slos []*FrozenSLO) []string {
 	var out []string
 next:
 	for _, c := range slos[0].ExemptReleaseClasses {
-		if c == "" || containsString(out, c) {
+		if c == "" || slices.Contains(out, c) {
 			continue
 		}
 		for _, s := range slos[1:] {
-			if !containsString(s.ExemptReleaseClasses, c) {
+			if !slices.Contains(s.ExemptReleaseClasses, c) {
 				continue next
 			}
 		}
 		out = append(out, c)
 	}
 	return out
-}
-
-func containsString(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 func joinAnd(items []string) string {

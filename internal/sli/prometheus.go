@@ -183,8 +183,7 @@ func withContextCause(ctx context.Context, err error) error {
 		}
 		return fmt.Errorf("%w: %w", cause, err)
 	}
-	var apiErr *v1.Error
-	if errors.As(err, &apiErr) {
+	if apiErr, ok := errors.AsType[*v1.Error](err); ok {
 		var body struct {
 			ErrorType v1.ErrorType `json:"errorType"`
 		}

@@ -14,7 +14,7 @@ import (
 	v1 "github.com/prometheus/client_golang/api/prometheus/v1"
 	"github.com/prometheus/common/model"
 
-	"github.com/budgetgate/budgetgate/test/prometheus"
+	prometheustest "github.com/budgetgate/budgetgate/test/prometheus"
 )
 
 // history is 31 days of synthetic checkout traffic ending at end: 10,000

@@ -57,12 +57,12 @@ func (f *fakeProm) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "application/json")
 	if _, err := model.ParseDuration(timeout); err != nil { // as Prometheus does
 		w.WriteHeader(http.StatusBadRequest)
-		fmt.Fprintf(w, `{"status":"error","errorType":"bad_data","error":%q}`, err.Error())
+		_, _ = fmt.Fprintf(w, `{"status":"error","errorType":"bad_data","error":%q}`, err.Error())
 		return
 	}
 	code, body := f.answer(q)
 	w.WriteHeader(code)
-	fmt.Fprint(w, body)
+	_, _ = fmt.Fprint(w, body)
 }
 
 // recorded returns copies of the queries, times and timeouts received so far.
@@ -109,7 +109,9 @@ func byWindow(answers map[string]string) func(string) (int, string) {
 			if strings.Contains(q, "["+w+"]") {
 				if strings.HasPrefix(body, "HTTP ") {
 					var code int
-					fmt.Sscanf(body, "HTTP %d", &code)
+					if _, err := fmt.Sscanf(body, "HTTP %d", &code); err != nil {
+						panic(fmt.Sprintf("byWindow: bad status answer %q: %v", body, err))
+					}
 					return code, `{"status":"error","errorType":"internal","error":"boom"}`
 				}
 				return http.StatusOK, body
@@ -146,8 +148,9 @@ func TestMeasureQueries(t *testing.T) {
 				t.Errorf("Measure = %v, want %v", got, want)
 			}
 			// One query per distinct window, all at the clock's instant.
-			var wantQueries []string
-			for _, w := range []time.Duration{5 * time.Minute, time.Hour, 30 * 24 * time.Hour} {
+			distinct := []time.Duration{5 * time.Minute, time.Hour, 30 * 24 * time.Hour}
+			wantQueries := make([]string, 0, len(distinct))
+			for _, w := range distinct {
 				q, _ := BuildQuery(tt.ind, w)
 				wantQueries = append(wantQueries, q)
 			}

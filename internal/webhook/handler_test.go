@@ -40,9 +40,9 @@ func testScheme() *runtime.Scheme {
 	return s
 }
 
-func frozenSLO(ns string) *slov1alpha1.ServiceLevelObjective {
+func frozenSLO() *slov1alpha1.ServiceLevelObjective {
 	return &slov1alpha1.ServiceLevelObjective{
-		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "checkout-availability"},
+		ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: "checkout-availability"},
 		Spec: slov1alpha1.ServiceLevelObjectiveSpec{
 			Target:           "99.9",
 			WorkloadSelector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": "checkout"}},
@@ -65,7 +65,7 @@ func deployment(image string, annotations map[string]string) *appsv1.Deployment 
 		TypeMeta:   metav1.TypeMeta{APIVersion: "apps/v1", Kind: "Deployment"},
 		ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: "checkout", UID: "uid-1", Labels: lbls},
 		Spec: appsv1.DeploymentSpec{
-			Replicas: ptr(int32(3)),
+			Replicas: new(int32(3)),
 			Selector: &metav1.LabelSelector{MatchLabels: lbls},
 			Template: corev1.PodTemplateSpec{
 				ObjectMeta: metav1.ObjectMeta{Labels: lbls, Annotations: annotations},
@@ -74,8 +74,6 @@ func deployment(image string, annotations map[string]string) *appsv1.Deployment 
 		},
 	}
 }
-
-func ptr[T any](v T) *T { return &v }
 
 func updateRequest(t testing.TB, old, new *appsv1.Deployment) admission.Request {
 	oldRaw, err := json.Marshal(old)
@@ -100,29 +98,32 @@ func updateRequest(t testing.TB, old, new *appsv1.Deployment) admission.Request 
 
 // forbidCalls is a client that fails the test on any call: what leaves the process.
 func forbidCalls(t testing.TB) client.WithWatch {
-	fail := func(what string) error { t.Errorf("unexpected %s call on the admission path", what); return nil }
+	fail := func(what string) { t.Errorf("unexpected %s call on the admission path", what) }
 	return fake.NewClientBuilder().WithScheme(testScheme()).WithInterceptorFuncs(interceptor.Funcs{
 		Get: func(context.Context, client.WithWatch, client.ObjectKey, client.Object, ...client.GetOption) error {
-			return fail("Get")
+			fail("Get")
+			return nil
 		},
 		List: func(context.Context, client.WithWatch, client.ObjectList, ...client.ListOption) error {
-			return fail("List")
+			fail("List")
+			return nil
 		},
 		Create: func(context.Context, client.WithWatch, client.Object, ...client.CreateOption) error {
-			return fail("Create")
+			fail("Create")
+			return nil
 		},
 	}).Build()
 }
 
-func handler(t testing.TB, cache client.Reader, outbound client.Client) *WorkloadHandler {
+func handler(cache client.Reader, outbound client.Client) *WorkloadHandler {
 	return &WorkloadHandler{Cache: cache, APIReader: outbound, Writer: outbound, Clock: clocktesting.NewFakePassiveClock(testNow)}
 }
 
 func TestAllowPathsMakeNoOutboundCalls(t *testing.T) {
-	notFrozen := frozenSLO("shop")
+	notFrozen := frozenSLO()
 	notFrozen.Status.Freeze = slov1alpha1.FreezeStatus{}
 	scaled := deployment("checkout:v1", nil)
-	scaled.Spec.Replicas = ptr(int32(10))
+	scaled.Spec.Replicas = new(int32(10))
 	tests := []struct {
 		name     string
 		slo      *slov1alpha1.ServiceLevelObjective
@@ -130,14 +131,14 @@ func TestAllowPathsMakeNoOutboundCalls(t *testing.T) {
 		class    string
 	}{
 		{"not frozen", notFrozen, deployment("checkout:v1", nil), deployment("checkout:v2", nil), "not-frozen"},
-		{"frozen, replicas only", frozenSLO("shop"), deployment("checkout:v1", nil), scaled, "scale-or-metadata"},
-		{"frozen, restart", frozenSLO("shop"), deployment("checkout:v1", nil),
+		{"frozen, replicas only", frozenSLO(), deployment("checkout:v1", nil), scaled, "scale-or-metadata"},
+		{"frozen, restart", frozenSLO(), deployment("checkout:v1", nil),
 			deployment("checkout:v1", map[string]string{"kubectl.kubernetes.io/restartedAt": "2026-11-27T11:59:00Z"}), "restart"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			cache := fake.NewClientBuilder().WithScheme(testScheme()).WithObjects(tt.slo).Build()
-			h := handler(t, cache, forbidCalls(t))
+			h := handler(cache, forbidCalls(t))
 			resp := h.Handle(context.Background(), updateRequest(t, tt.old, tt.new))
 			if !resp.Allowed || resp.Result.Message != tt.class {
 				t.Errorf("got allowed=%v message=%q, want allowed with class %q", resp.Allowed, resp.Result.Message, tt.class)
@@ -158,8 +159,8 @@ func TestAuditAnnotations(t *testing.T) {
 			Status: slov1alpha1.FreezeExceptionStatus{Conditions: []metav1.Condition{{
 				Type: slov1alpha1.ConditionValid, Status: metav1.ConditionTrue, ObservedGeneration: 1, Reason: "Valid"}}},
 		}
-		cache := fake.NewClientBuilder().WithScheme(testScheme()).WithObjects(frozenSLO("shop"), fex).Build()
-		h := handler(t, cache, forbidCalls(t))
+		cache := fake.NewClientBuilder().WithScheme(testScheme()).WithObjects(frozenSLO(), fex).Build()
+		h := handler(cache, forbidCalls(t))
 		h.Writer = nil // counting the use is asynchronous and tested in the envtest suite
 		resp := h.Handle(context.Background(), updateRequest(t, deployment("checkout:v1", nil), deployment("checkout:v2", nil)))
 		if !resp.Allowed {
@@ -191,8 +192,8 @@ func TestAuditAnnotations(t *testing.T) {
 				return nil
 			},
 		}).Build()
-		cache := fake.NewClientBuilder().WithScheme(testScheme()).WithObjects(frozenSLO("shop")).Build()
-		h := handler(t, cache, outbound)
+		cache := fake.NewClientBuilder().WithScheme(testScheme()).WithObjects(frozenSLO()).Build()
+		h := handler(cache, outbound)
 		hotfix := deployment("checkout:v1-hotfix", map[string]string{slov1alpha1.ReleaseClassAnnotation: "hotfix"})
 		resp := h.Handle(context.Background(), updateRequest(t, deployment("checkout:v1", nil), hotfix))
 		if !resp.Allowed {
@@ -265,24 +266,24 @@ type benchCase struct {
 }
 
 func benchCases(b *testing.B) []benchCase {
-	old, new := deployment("checkout:v1", nil), deployment("checkout:v2", nil)
-	req := updateRequest(b, old, new)
+	old, updated := deployment("checkout:v1", nil), deployment("checkout:v2", nil)
+	req := updateRequest(b, old, updated)
 
-	notFrozen := frozenSLO("shop")
+	notFrozen := frozenSLO()
 	notFrozen.Status.Freeze = slov1alpha1.FreezeStatus{}
 	allowCache := fake.NewClientBuilder().WithScheme(testScheme()).WithObjects(notFrozen).Build()
 
-	var history []client.Object
+	history := make([]client.Object, 0, 10)
 	for i := range 10 {
 		t := old.Spec.Template.DeepCopy()
 		t.Spec.Containers[0].Image = "checkout:v0." + string(rune('a'+i))
 		history = append(history, &appsv1.ReplicaSet{
 			ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: "checkout-" + string(rune('a'+i)), Labels: old.Labels,
-				OwnerReferences: []metav1.OwnerReference{{UID: old.UID, Controller: ptr(true), Kind: "Deployment", Name: "checkout", APIVersion: "apps/v1"}}},
+				OwnerReferences: []metav1.OwnerReference{{UID: old.UID, Controller: new(true), Kind: "Deployment", Name: "checkout", APIVersion: "apps/v1"}}},
 			Spec: appsv1.ReplicaSetSpec{Selector: old.Spec.Selector, Template: *t},
 		})
 	}
-	denyCache := fake.NewClientBuilder().WithScheme(testScheme()).WithObjects(frozenSLO("shop")).Build()
+	denyCache := fake.NewClientBuilder().WithScheme(testScheme()).WithObjects(frozenSLO()).Build()
 	apiReader := fake.NewClientBuilder().WithScheme(testScheme()).WithObjects(history...).Build()
 	clk := clocktesting.NewFakePassiveClock(testNow)
 	return []benchCase{

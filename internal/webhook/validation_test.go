@@ -77,14 +77,14 @@ var _ = Describe("Validation of budgetgate's kinds", func() {
 				ObjectMeta: metav1.ObjectMeta{GenerateName: "v-"},
 				Spec: slov1alpha1.ErrorBudgetPolicySpec{Rules: []slov1alpha1.PolicyRule{{
 					Name:     "fast-burn",
-					BurnRate: &slov1alpha1.BurnRateCondition{LongWindow: "1h", ShortWindow: "5m", Factor: ptr(slov1alpha1.Decimal("14.4"))},
+					BurnRate: &slov1alpha1.BurnRateCondition{LongWindow: "1h", ShortWindow: "5m", Factor: new(slov1alpha1.Decimal("14.4"))},
 				}}},
 			}
 			mutate(p)
 			expectRejected(k8sClient.Create(ctx, p), message)
 		},
 		Entry("a budget bound of 1 or more can never lift", func(p *slov1alpha1.ErrorBudgetPolicy) {
-			p.Spec.Rules = append(p.Spec.Rules, slov1alpha1.PolicyRule{Name: "budget", BudgetRemainingBelow: ptr(slov1alpha1.Decimal("1.5"))})
+			p.Spec.Rules = append(p.Spec.Rules, slov1alpha1.PolicyRule{Name: "budget", BudgetRemainingBelow: new(slov1alpha1.Decimal("1.5"))})
 		}, "budget"),
 		Entry("a release margin of 1 or more", func(p *slov1alpha1.ErrorBudgetPolicy) {
 			p.Spec.Freeze.ReleaseWhen.BudgetRemainingAbove = "1"

@@ -71,14 +71,12 @@ func newDeployment(ns, name, image string) *appsv1.Deployment {
 	return &appsv1.Deployment{
 		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name, Labels: labelsWeb()},
 		Spec: appsv1.DeploymentSpec{
-			Replicas: ptr(int32(2)),
+			Replicas: new(int32(2)),
 			Selector: &metav1.LabelSelector{MatchLabels: labelsWeb()},
 			Template: podTemplate(image),
 		},
 	}
 }
-
-func ptr[T any](v T) *T { return &v }
 
 // frozenNamespace creates a namespace with a web Deployment (image v1) and an
 // SLO selecting app=web under a policy of the given mode, burns its budget and
@@ -94,7 +92,7 @@ func frozenNamespace(mode slov1alpha1.PolicyMode) (string, *slov1alpha1.ServiceL
 		Spec: slov1alpha1.ErrorBudgetPolicySpec{
 			Mode: mode,
 			Rules: []slov1alpha1.PolicyRule{{Name: "fast-burn", Action: slov1alpha1.ActionFreeze,
-				BurnRate: &slov1alpha1.BurnRateCondition{LongWindow: "1h", ShortWindow: "5m", Factor: ptr(slov1alpha1.Decimal("14.4"))}}},
+				BurnRate: &slov1alpha1.BurnRateCondition{LongWindow: "1h", ShortWindow: "5m", Factor: new(slov1alpha1.Decimal("14.4"))}}},
 			// The burn never stops unless a spec stops it, so a short hold keeps
 			// the freeze as long as the spec needs and lets it lift quickly after.
 			Freeze: slov1alpha1.FreezeSettings{MinDuration: "2s"},
@@ -129,9 +127,9 @@ func frozenNamespace(mode slov1alpha1.PolicyMode) (string, *slov1alpha1.ServiceL
 	return ns, slo
 }
 
-// setImage changes the web container's image the way `kubectl set image` does.
-func setImage(cs *kubernetes.Clientset, ns, name, image string) error {
-	d, err := cs.AppsV1().Deployments(ns).Get(ctx, name, metav1.GetOptions{})
+// setImage changes the image of the web Deployment in ns the way `kubectl set image` does.
+func setImage(cs *kubernetes.Clientset, ns, image string) error {
+	d, err := cs.AppsV1().Deployments(ns).Get(ctx, "web", metav1.GetOptions{})
 	if err != nil {
 		return err
 	}
@@ -146,12 +144,13 @@ func expectDenied(err error) string {
 	return err.Error()
 }
 
-func eventReasons(ns, name string) []string {
+// eventReasons lists the reasons of the events about the web Deployment in ns.
+func eventReasons(ns string) []string {
 	list := &corev1.EventList{}
 	Expect(k8sClient.List(ctx, list, client.InNamespace(ns))).To(Succeed())
 	var out []string
 	for _, e := range list.Items {
-		if e.InvolvedObject.Name == name {
+		if e.InvolvedObject.Name == "web" {
 			out = append(out, e.Reason)
 		}
 	}
@@ -164,7 +163,7 @@ var _ = Describe("Workload release gate", func() {
 
 	It("denies a routine image update of a frozen Deployment, naming the SLO, rule, numbers and ways out", func() {
 		ns, _ := frozenNamespace(slov1alpha1.ModeEnforce)
-		msg := expectDenied(setImage(admin, ns, "web", "web:v2"))
+		msg := expectDenied(setImage(admin, ns, "web:v2"))
 		for _, want := range []string{
 			"Deployment " + ns + "/web",
 			ns + "/web-availability",
@@ -178,7 +177,7 @@ var _ = Describe("Workload release gate", func() {
 		} {
 			Expect(msg).To(ContainSubstring(want))
 		}
-		Eventually(func() []string { return eventReasons(ns, "web") }).Should(ContainElement("ReleaseDenied"))
+		Eventually(func() []string { return eventReasons(ns) }).Should(ContainElement("ReleaseDenied"))
 
 		By("a new Deployment that the SLO selects is gated too")
 		msg = expectDenied(k8sClient.Create(ctx, newDeployment(ns, "web-canary", "web:v2")))
@@ -204,7 +203,7 @@ var _ = Describe("Workload release gate", func() {
 		Expect(err).NotTo(HaveOccurred())
 		d, err := deps.Get(ctx, "web", metav1.GetOptions{})
 		Expect(err).NotTo(HaveOccurred())
-		d.Spec.Replicas = ptr(int32(3))
+		d.Spec.Replicas = new(int32(3))
 		d.Labels["team"] = "checkout" // and a label-only edit in the same update
 		_, err = deps.Update(ctx, d, metav1.UpdateOptions{})
 		Expect(err).NotTo(HaveOccurred())
@@ -224,8 +223,8 @@ var _ = Describe("Workload release gate", func() {
 		old.Labels = map[string]string{"app": "web", "pod-template-hash": "5d4f8c7b9"}
 		rs := &appsv1.ReplicaSet{
 			ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "web-5d4f8c7b9", Labels: old.Labels,
-				OwnerReferences: []metav1.OwnerReference{{APIVersion: "apps/v1", Kind: "Deployment", Name: "web", UID: d.UID, Controller: ptr(true)}}},
-			Spec: appsv1.ReplicaSetSpec{Replicas: ptr(int32(0)), Selector: &metav1.LabelSelector{MatchLabels: old.Labels}, Template: old},
+				OwnerReferences: []metav1.OwnerReference{{APIVersion: "apps/v1", Kind: "Deployment", Name: "web", UID: d.UID, Controller: new(true)}}},
+			Spec: appsv1.ReplicaSetSpec{Replicas: new(int32(0)), Selector: &metav1.LabelSelector{MatchLabels: old.Labels}, Template: old},
 		}
 		Expect(k8sClient.Create(ctx, rs)).To(Succeed())
 		d.Spec.Template = podTemplate("web:v0")
@@ -233,15 +232,15 @@ var _ = Describe("Workload release gate", func() {
 		Expect(err).NotTo(HaveOccurred())
 
 		By("but not a template no ReplicaSet of this Deployment carries")
-		Expect(expectDenied(setImage(admin, ns, "web", "web:v3"))).To(ContainSubstring("fast-burn"))
+		Expect(expectDenied(setImage(admin, ns, "web:v3"))).To(ContainSubstring("fast-burn"))
 	})
 
 	It("admits releases under DryRun, with the deny message as a warning the client sees", func() {
 		ns, _ := frozenNamespace(slov1alpha1.ModeDryRun)
 		cs, seen := clientAs("")
-		Expect(setImage(cs, ns, "web", "web:v2")).To(Succeed())
+		Expect(setImage(cs, ns, "web:v2")).To(Succeed())
 		Expect(strings.Join(seen.all(), "\n")).To(And(ContainSubstring("DryRun"), ContainSubstring("fast-burn")))
-		Eventually(func() []string { return eventReasons(ns, "web") }).Should(ContainElement("ReleaseWouldBeDenied"))
+		Eventually(func() []string { return eventReasons(ns) }).Should(ContainElement("ReleaseWouldBeDenied"))
 	})
 
 	It("admits a workload covered by an active FreezeException, and not once it expired", func() {
@@ -262,14 +261,14 @@ var _ = Describe("Workload release gate", func() {
 		}).Should(Succeed())
 
 		cs, seen := clientAs("")
-		Expect(setImage(cs, ns, "web", "web:v2")).To(Succeed())
+		Expect(setImage(cs, ns, "web:v2")).To(Succeed())
 		Expect(strings.Join(seen.all(), "\n")).To(ContainSubstring("payment-fix"))
 		Eventually(func(g Gomega) {
 			got := &slov1alpha1.FreezeException{}
 			g.Expect(k8sClient.Get(ctx, client.ObjectKeyFromObject(fex), got)).To(Succeed())
 			g.Expect(got.Status.Uses).To(Equal(int64(1)))
 			g.Expect(got.Status.LastUsedTime).NotTo(BeNil())
-			g.Expect(eventReasons(ns, "web")).To(ContainElement("ReleaseExcepted"))
+			g.Expect(eventReasons(ns)).To(ContainElement("ReleaseExcepted"))
 		}).Should(Succeed())
 
 		By("an exception for another workload does not help")
@@ -281,7 +280,7 @@ var _ = Describe("Workload release gate", func() {
 
 		By("once the exception expired, releases are denied again")
 		time.Sleep(time.Until(fex.Spec.ExpiresAt.Time) + 100*time.Millisecond)
-		expectDenied(setImage(admin, ns, "web", "web:v3"))
+		expectDenied(setImage(admin, ns, "web:v3"))
 	})
 
 	It("honours an exempt release class only for users allowed to release-during-freeze", func() {
@@ -320,7 +319,7 @@ var _ = Describe("Workload release gate", func() {
 		Expect(msg).To(ContainSubstring(`"hotfix"`))
 		alice, _ := clientAs("alice")
 		Expect(hotfix(alice, "web:v2-hotfix")).To(Succeed())
-		Eventually(func() []string { return eventReasons(ns, "web") }).Should(ContainElement("ReleaseExempted"))
+		Eventually(func() []string { return eventReasons(ns) }).Should(ContainElement("ReleaseExempted"))
 
 		By("a class the policy does not exempt is denied even for alice")
 		d, err := alice.AppsV1().Deployments(ns).Get(ctx, "web", metav1.GetOptions{})
@@ -396,7 +395,7 @@ var _ = Describe("Workload release gate", func() {
 		Expect(err).NotTo(HaveOccurred())
 		Expect(k8sClient.Create(ctx, &appsv1.ControllerRevision{
 			ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "db-7c9d", Labels: labelsWeb(),
-				OwnerReferences: []metav1.OwnerReference{{APIVersion: "apps/v1", Kind: "StatefulSet", Name: "db", UID: s.UID, Controller: ptr(true)}}},
+				OwnerReferences: []metav1.OwnerReference{{APIVersion: "apps/v1", Kind: "StatefulSet", Name: "db", UID: s.UID, Controller: new(true)}}},
 			Data:     runtime.RawExtension{Raw: data},
 			Revision: 1,
 		})).To(Succeed())
@@ -417,7 +416,7 @@ var _ = Describe("Workload release gate", func() {
 		Expect(k8sClient.Get(ctx, client.ObjectKey{Namespace: ns, Name: "web"}, dep)).To(Succeed())
 		Expect(dep.Annotations).To(HaveKeyWithValue(slov1alpha1.FrozenByAnnotation, "web-availability"))
 		Expect(dep.Annotations).To(HaveKey(slov1alpha1.FrozenSinceAnnotation))
-		managers := []string{}
+		managers := make([]string, 0, len(dep.ManagedFields))
 		for _, mf := range dep.ManagedFields {
 			managers = append(managers, mf.Manager)
 		}
@@ -434,7 +433,7 @@ var _ = Describe("Workload release gate", func() {
 			g.Expect(d.Annotations).NotTo(HaveKey(slov1alpha1.FrozenAnnotation))
 			g.Expect(d.Annotations).NotTo(HaveKey(slov1alpha1.FrozenByAnnotation))
 		}).Should(Succeed())
-		Expect(setImage(admin, ns, "web", "web:v2")).To(Succeed())
+		Expect(setImage(admin, ns, "web:v2")).To(Succeed())
 	})
 })
 

@@ -118,20 +118,28 @@ type Family struct {
 // timestamps, terminated by "# EOF".
 func WriteOpenMetrics(w io.Writer, families ...Family) error {
 	bw := bufio.NewWriter(w)
+	var line []byte
 	for _, f := range families {
-		fmt.Fprintf(bw, "# TYPE %s %s\n", f.Name, f.Type)
+		if _, err := fmt.Fprintf(bw, "# TYPE %s %s\n", f.Name, f.Type); err != nil {
+			return err
+		}
 		for _, s := range f.Series {
 			for _, p := range s.Samples {
-				bw.WriteString(s.Metric)
-				bw.WriteByte(' ')
-				bw.WriteString(strconv.FormatFloat(p.V, 'f', -1, 64))
-				bw.WriteByte(' ')
-				bw.WriteString(strconv.FormatFloat(float64(p.T.UnixMilli())/1000, 'f', -1, 64))
-				bw.WriteByte('\n')
+				line = append(line[:0], s.Metric...)
+				line = append(line, ' ')
+				line = strconv.AppendFloat(line, p.V, 'f', -1, 64)
+				line = append(line, ' ')
+				line = strconv.AppendFloat(line, float64(p.T.UnixMilli())/1000, 'f', -1, 64)
+				line = append(line, '\n')
+				if _, err := bw.Write(line); err != nil {
+					return err
+				}
 			}
 		}
 	}
-	bw.WriteString("# EOF\n")
+	if _, err := bw.WriteString("# EOF\n"); err != nil {
+		return err
+	}
 	return bw.Flush()
 }
 
@@ -222,7 +230,7 @@ func (b Binaries) start(t testing.TB, dir, config string, opts Options) (*Server
 	if err != nil {
 		return nil, err
 	}
-	defer logFile.Close()
+	defer func() { _ = logFile.Close() }() // the child process holds its own descriptor
 	args := append([]string{
 		"--config.file=" + config,
 		"--storage.tsdb.path=" + opts.DataDir,
@@ -265,7 +273,7 @@ func (s *Server) waitReady(timeout time.Duration) error {
 		default:
 		}
 		if resp, err := client.Get(s.URL + "/-/ready"); err == nil {
-			resp.Body.Close()
+			_ = resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
 				return nil
 			}
@@ -300,6 +308,6 @@ func freePort() (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	defer l.Close()
+	defer func() { _ = l.Close() }()
 	return l.Addr().(*net.TCPAddr).Port, nil
 }

@@ -13,7 +13,10 @@ func TestWriteOpenMetrics(t *testing.T) {
 	var b strings.Builder
 	err := WriteOpenMetrics(&b, Family{
 		Name: "requests", Type: "counter",
-		Series: []Series{{Metric: `requests_total{code="200"}`, Samples: []Sample{{t0, 0}, {t0.Add(1500 * time.Millisecond), 446400000.5}}}},
+		Series: []Series{{
+			Metric:  `requests_total{code="200"}`,
+			Samples: []Sample{{t0, 0}, {t0.Add(1500 * time.Millisecond), 446400000.5}},
+		}},
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -40,7 +43,7 @@ func TestStart(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer resp.Body.Close()
+	defer func() { _ = resp.Body.Close() }()
 	body, _ := io.ReadAll(resp.Body)
 	if resp.StatusCode != http.StatusOK || !strings.Contains(string(body), `"42"`) {
 		t.Errorf("query demo: %s %s", resp.Status, body)
