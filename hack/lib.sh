@@ -17,17 +17,20 @@ KWOK_BIN=${KWOK_BIN:-$ROOT/bin/kwok}
 PROM_BIN=${PROM_BIN:-$ROOT/bin/prometheus}
 STATE=${BUDGETGATE_STATE:-$ROOT/.cluster}
 CLUSTER_NAME=${CLUSTER_NAME:-budgetgate}
+# shellcheck disable=SC2034 # used by the scripts that source this file
+S=${STATE#"$ROOT"/} # for messages: .cluster unless moved
 KUBECONFIG_FILE=$STATE/kubeconfig
 KUBECTL=$K8S_BIN/kubectl
 export KWOK_WORKDIR=$STATE/kwok
 
+# shellcheck disable=SC2034 # colours, used by the scripts that source this file
 if [ -t 1 ]; then
   B=$'\033[1m' G=$'\033[32m' R=$'\033[31m' Y=$'\033[33m' C=$'\033[36m' N=$'\033[0m'
 else
   B='' G='' R='' Y='' C='' N=''
 fi
 
-log() { printf '%s==>%s %s\n' "$C" "$N" "$*" >&2; }
+log() { printf '%s==>%s %s %s(%ss)%s\n' "$C" "$N" "$*" "$C" "$SECONDS" "$N" >&2; }
 ok() { printf '%s  ✓%s %s\n' "$G" "$N" "$*" >&2; }
 warn() { printf '%s  !%s %s\n' "$Y" "$N" "$*" >&2; }
 die() {
@@ -107,12 +110,12 @@ running() {
 
 # stop_bg NAME: stops the process started by start_bg NAME, by its pid only.
 stop_bg() {
-  local name=$1 pidfile=$STATE/$1.pid pid i
+  local name=$1 pidfile=$STATE/$1.pid pid
   [ -f "$pidfile" ] || return 0
   pid=$(cat "$pidfile")
   if [ -n "$pid" ] && running "$name"; then
     kill -TERM "$pid" 2>/dev/null || true
-    for i in $(seq 1 50); do
+    for _ in $(seq 1 50); do
       kill -0 "$pid" 2>/dev/null || break
       sleep 0.2
     done

@@ -55,7 +55,8 @@ func main() {
 	listen := flag.String("listen", "127.0.0.1:8099", "Address to serve HTTP on.")
 	errorRate := flag.Float64("error-rate", 0, "Share of /checkout requests answered with 500, between 0 and 1.")
 	rps := flag.Float64("rps", 50, "Requests per second the built-in load generator sends to /checkout; 0 disables it.")
-	latency := flag.Duration("latency", 5*time.Millisecond, "Mean simulated latency of /checkout (uniform in [0, 2×latency)).")
+	latency := flag.Duration("latency", 5*time.Millisecond,
+		"Mean simulated latency of /checkout (uniform in [0, 2×latency)).")
 	flag.Parse()
 
 	app, err := newApp(*errorRate, *latency)

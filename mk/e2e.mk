@@ -1,0 +1,21 @@
+##@ End-to-end
+
+# The e2e suite (test/e2e) runs against a real cluster: by default a fresh local
+# kwok cluster of its own (state in .cluster/e2e), torn down afterwards. The
+# suite starts the demo service, Prometheus and the operator itself, as local
+# processes, so that it can stop and restart them mid-test.
+E2E_CLUSTER_NAME ?= budgetgate-e2e
+E2E_STATE ?= $(shell pwd)/.cluster/e2e
+E2E_TIMEOUT ?= 40m
+
+.PHONY: e2e-binaries
+e2e-binaries: build build-installer prometheus ## Build what the e2e suite runs: manager, demo app, local-webhook, dist/install.yaml.
+	go build -o bin/demo-app ./cmd/demo-app
+	go build -o bin/local-webhook ./hack/local-webhook
+
+.PHONY: test-e2e
+test-e2e: e2e-binaries ## Run the e2e suite on a fresh local kwok cluster with a real Prometheus, then tear it down.
+	@CLUSTER_NAME=$(E2E_CLUSTER_NAME) BUDGETGATE_STATE=$(E2E_STATE) hack/cluster-up.sh
+	@rc=0; E2E_KUBECONFIG=$(E2E_STATE)/kubeconfig E2E_STATE=$(E2E_STATE)/run \
+		go test -tags=e2e ./test/e2e/ -v -count=1 -timeout $(E2E_TIMEOUT) -ginkgo.v || rc=$$?; \
+		CLUSTER_NAME=$(E2E_CLUSTER_NAME) BUDGETGATE_STATE=$(E2E_STATE) hack/cluster-down.sh; exit $$rc
