@@ -80,6 +80,9 @@ func main() {
 	var prometheusAddress string
 	var queryTimeout time.Duration
 	var certRotation bool
+	var leaderElectionNamespace string
+	flag.StringVar(&leaderElectionNamespace, "leader-election-namespace", "",
+		"Namespace of the leader election Lease; defaults to the namespace the manager runs in (needed out of cluster).")
 	var certSecret, webhookService string
 	flag.BoolVar(&certRotation, "webhook-cert-rotation", true,
 		"Generate and rotate the webhook serving certificate (stored in a Secret, CA injected into budgetgate's "+
@@ -204,6 +207,7 @@ func main() {
 		// The program ends as soon as the manager stops, so stepping down on
 		// cancel is safe and hands over to the next replica at once.
 		LeaderElectionReleaseOnCancel: true,
+		LeaderElectionNamespace:       leaderElectionNamespace,
 		// The operator caches only its own kinds (workloads are listed on demand
 		// with an SLO's selector), and drops managedFields from what it caches.
 		Cache: cache.Options{

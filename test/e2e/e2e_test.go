@@ -1,339 +1,289 @@
 //go:build e2e
-// +build e2e
-
-/*
-Copyright 2026.
-
-Licensed under the Apache License, Version 2.0 (the "License");
-you may not use this file except in compliance with the License.
-You may obtain a copy of the License at
-
-    http://www.apache.org/licenses/LICENSE-2.0
-
-Unless required by applicable law or agreed to in writing, software
-distributed under the License is distributed on an "AS IS" BASIS,
-WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
-See the License for the specific language governing permissions and
-limitations under the License.
-*/
 
 package e2e
 
 import (
 	"encoding/json"
 	"fmt"
-	"os"
-	"os/exec"
-	"path/filepath"
+	"net/http"
+	"net/url"
+	"strings"
 	"time"
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
-
-	"github.com/budgetgate/budgetgate/test/utils"
 )
 
-// namespace where the project is deployed in
-const namespace = "budgetgate-system"
+const shopNamespace = "shop-e2e"
 
-// serviceAccountName created for the project
-const serviceAccountName = "budgetgate-controller-manager"
-
-// metricsServiceName is the name of the metrics service of the project
-const metricsServiceName = "budgetgate-controller-manager-metrics-service"
-
-// metricsRoleBindingName is the name of the RBAC that will be created to allow get the metrics data
-const metricsRoleBindingName = "budgetgate-metrics-binding"
-
-var _ = Describe("Manager", Ordered, func() {
-	var controllerPodName string
-
-	// Before running the tests, set up the environment by creating the namespace,
-	// enforce the restricted security policy to the namespace, installing CRDs,
-	// and deploying the controller.
+// The demo story, asserted: one SLO over the checkout service, a policy whose
+// windows are minutes, and errors switched on and off through the demo service.
+var _ = Describe("budgetgate on a real cluster", Ordered, func() {
 	BeforeAll(func() {
-		By("creating manager namespace")
-		cmd := exec.Command("kubectl", "create", "ns", namespace)
-		_, err := utils.Run(cmd)
-		Expect(err).NotTo(HaveOccurred(), "Failed to create namespace")
+		By("deploying checkout (with one earlier release, so rollbacks have a target) and a ledger StatefulSet")
+		apply(fmt.Sprintf(`
+apiVersion: v1
+kind: Namespace
+metadata: {name: %[1]s}
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: checkout, namespace: %[1]s, labels: {app.kubernetes.io/part-of: checkout}}
+spec:
+  replicas: 2
+  revisionHistoryLimit: 5
+  selector: {matchLabels: {app: checkout}}
+  template:
+    metadata: {labels: {app: checkout, app.kubernetes.io/part-of: checkout}}
+    spec: {containers: [{name: app, image: "registry.example/shop/checkout:v1"}]}
+---
+apiVersion: apps/v1
+kind: StatefulSet
+metadata: {name: ledger, namespace: %[1]s, labels: {app.kubernetes.io/part-of: checkout}}
+spec:
+  replicas: 1
+  serviceName: ledger
+  selector: {matchLabels: {app: ledger}}
+  template:
+    metadata: {labels: {app: ledger}}
+    spec: {containers: [{name: ledger, image: "registry.example/shop/ledger:v1"}]}
+---
+# dev may deploy; alice may also release during a freeze.
+apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata: {name: deployers, namespace: %[1]s}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: edit}
+subjects:
+  - {apiGroup: rbac.authorization.k8s.io, kind: User, name: dev}
+  - {apiGroup: rbac.authorization.k8s.io, kind: User, name: alice}
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata: {name: hotfixers, namespace: %[1]s}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: budgetgate-release-during-freeze}
+subjects:
+  - {apiGroup: rbac.authorization.k8s.io, kind: User, name: alice}
+`, shopNamespace))
+		kc("rollout", "status", "deployment/checkout", "--timeout=120s")
+		kc("set", "image", "deployment/checkout", "app=registry.example/shop/checkout:v2")
+		kc("rollout", "status", "deployment/checkout", "--timeout=120s")
 
-		By("labeling the namespace to enforce the restricted security policy")
-		cmd = exec.Command("kubectl", "label", "--overwrite", "ns", namespace,
-			"pod-security.kubernetes.io/enforce=restricted")
-		_, err = utils.Run(cmd)
-		Expect(err).NotTo(HaveOccurred(), "Failed to label namespace with restricted policy")
-
-		By("installing CRDs")
-		cmd = exec.Command("make", "install")
-		_, err = utils.Run(cmd)
-		Expect(err).NotTo(HaveOccurred(), "Failed to install CRDs")
-
-		By("deploying the controller-manager")
-		cmd = exec.Command("make", "deploy", fmt.Sprintf("IMG=%s", managerImage))
-		_, err = utils.Run(cmd)
-		Expect(err).NotTo(HaveOccurred(), "Failed to deploy the controller-manager")
+		By("applying the checkout SLO under a policy whose windows are minutes")
+		apply(fmt.Sprintf(`
+apiVersion: slo.budgetgate.dev/v1alpha1
+kind: ErrorBudgetPolicy
+metadata: {name: e2e}
+spec:
+  mode: Enforce
+  rules:
+    - name: fast-burn
+      burnRate: {longWindow: 2m, shortWindow: 30s, factor: "5"}
+      action: Freeze
+  freeze: {minDuration: 1m}
+  onMissingData: Hold
+  staleHold: 20s
+---
+apiVersion: slo.budgetgate.dev/v1alpha1
+kind: ServiceLevelObjective
+metadata: {name: checkout-availability, namespace: %[1]s}
+spec:
+  description: successful purchase completion
+  target: "99"
+  window: 1h
+  evaluationInterval: 10s
+  policyRef: {name: e2e}
+  indicator:
+    ratio:
+      errors: http_requests_total{job="checkout",code=~"5.."}
+      total: http_requests_total{job="checkout"}
+  workloadSelector:
+    matchLabels: {app.kubernetes.io/part-of: checkout}
+`, shopNamespace))
 	})
 
-	// After all tests have been executed, clean up by undeploying the controller, uninstalling CRDs,
-	// and deleting the namespace.
-	AfterAll(func() {
-		By("cleaning up the curl pod for metrics")
-		cmd := exec.Command("kubectl", "delete", "pod", "curl-metrics", "-n", namespace)
-		_, _ = utils.Run(cmd)
-
-		By("undeploying the controller-manager")
-		cmd = exec.Command("make", "undeploy")
-		_, _ = utils.Run(cmd)
-
-		By("uninstalling CRDs")
-		cmd = exec.Command("make", "uninstall")
-		_, _ = utils.Run(cmd)
-
-		By("removing manager namespace")
-		cmd = exec.Command("kubectl", "delete", "ns", namespace)
-		_, _ = utils.Run(cmd)
+	It("reports a healthy SLO as Ready with its budget", func() {
+		Eventually(func(g Gomega) {
+			s := getSLO(g)
+			g.Expect(s.condition("Ready")).To(Equal("True"))
+			g.Expect(s.condition("DataAvailable")).To(Equal("True"))
+			g.Expect(s.Status.Freeze.Active).To(BeFalse())
+			g.Expect(s.Status.GatedWorkloads).To(Equal(2))
+			g.Expect(s.Status.ObservedGeneration).To(Equal(s.Metadata.Generation))
+		}, 2*time.Minute).Should(Succeed())
 	})
 
-	// After each test, check for failures and collect logs, events,
-	// and pod descriptions for debugging.
-	AfterEach(func() {
-		specReport := CurrentSpecReport()
-		if specReport.Failed() {
-			By("Fetching controller manager pod logs")
-			cmd := exec.Command("kubectl", "logs", controllerPodName, "-n", namespace)
-			controllerLogs, err := utils.Run(cmd)
-			if err == nil {
-				_, _ = fmt.Fprintf(GinkgoWriter, "Controller logs:\n %s", controllerLogs)
-			} else {
-				_, _ = fmt.Fprintf(GinkgoWriter, "Failed to get Controller logs: %s", err)
-			}
-
-			By("Fetching Kubernetes events")
-			cmd = exec.Command("kubectl", "get", "events", "-n", namespace, "--sort-by=.lastTimestamp")
-			eventsOutput, err := utils.Run(cmd)
-			if err == nil {
-				_, _ = fmt.Fprintf(GinkgoWriter, "Kubernetes events:\n%s", eventsOutput)
-			} else {
-				_, _ = fmt.Fprintf(GinkgoWriter, "Failed to get Kubernetes events: %s", err)
-			}
-
-			By("Fetching curl-metrics logs")
-			cmd = exec.Command("kubectl", "logs", "curl-metrics", "-n", namespace)
-			metricsOutput, err := utils.Run(cmd)
-			if err == nil {
-				_, _ = fmt.Fprintf(GinkgoWriter, "Metrics logs:\n %s", metricsOutput)
-			} else {
-				_, _ = fmt.Fprintf(GinkgoWriter, "Failed to get curl-metrics logs: %s", err)
-			}
-
-			By("Fetching controller manager pod description")
-			cmd = exec.Command("kubectl", "describe", "pod", controllerPodName, "-n", namespace)
-			podDescription, err := utils.Run(cmd)
-			if err == nil {
-				fmt.Println("Pod description:\n", podDescription)
-			} else {
-				fmt.Println("Failed to describe controller pod")
-			}
-		}
+	It("freezes when errors burn the budget, and marks the workloads", func() {
+		setErrorRate(0.3)
+		Eventually(func(g Gomega) {
+			s := getSLO(g)
+			g.Expect(s.Status.Freeze.Active).To(BeTrue())
+			g.Expect(s.Status.Freeze.Rule).To(Equal("fast-burn"))
+			g.Expect(s.condition("Frozen")).To(Equal("True"))
+		}, 4*time.Minute).Should(Succeed())
+		Eventually(func(g Gomega) {
+			out, err := kubectl.Run("", "get", "deployment/checkout", "-n", shopNamespace, "-o", "jsonpath={.metadata.annotations}")
+			g.Expect(err).NotTo(HaveOccurred())
+			g.Expect(out).To(ContainSubstring(`"budgetgate.dev/frozen":"true"`))
+			g.Expect(out).To(ContainSubstring(`"budgetgate.dev/frozen-by":"checkout-availability"`))
+		}).Should(Succeed())
 	})
 
-	SetDefaultEventuallyTimeout(2 * time.Minute)
-	SetDefaultEventuallyPollingInterval(time.Second)
+	It("denies a routine release with budgetgate's message", func() {
+		out := kcFails("set", "image", "deployment/checkout", "app=registry.example/shop/checkout:v3")
+		Expect(out).To(ContainSubstring("budgetgate"))
+		Expect(out).To(ContainSubstring(shopNamespace + "/checkout-availability"))
+		Expect(out).To(ContainSubstring("fast-burn"))
+		Expect(out).To(ContainSubstring("kubectl rollout undo"))
+	})
 
-	Context("Manager", func() {
-		It("should run successfully", func() {
-			By("validating that the controller-manager pod is running as expected")
-			verifyControllerUp := func(g Gomega) {
-				By("getting the name of the controller-manager pod")
-				cmd := exec.Command("kubectl", "get",
-					"pods", "-l", "control-plane=controller-manager",
-					"-o", "go-template={{ range .items }}"+
-						"{{ if not .metadata.deletionTimestamp }}"+
-						"{{ .metadata.name }}"+
-						"{{ \"\\n\" }}{{ end }}{{ end }}",
-					"-n", namespace,
-				)
+	It("lets a rollback and scaling through", func() {
+		kc("rollout", "undo", "deployment/checkout")
+		Expect(kc("get", "deployment/checkout", "-o", "jsonpath={.spec.template.spec.containers[0].image}")).
+			To(Equal("registry.example/shop/checkout:v1"))
+		kc("scale", "deployment/checkout", "--replicas=3")
+	})
 
-				podOutput, err := utils.Run(cmd)
-				g.Expect(err).NotTo(HaveOccurred(), "Failed to retrieve controller-manager pod information")
-				podNames := utils.GetNonEmptyLines(podOutput)
-				g.Expect(podNames).To(HaveLen(1), "expected 1 controller pod running")
-				controllerPodName = podNames[0]
-				g.Expect(controllerPodName).To(ContainSubstring("controller-manager"))
+	It("lets an authorised hotfix through and no one else's", func() {
+		hotfix := `{"spec":{"template":{"metadata":{"annotations":{"budgetgate.dev/release-class":"hotfix"}},` +
+			`"spec":{"containers":[{"name":"app","image":"registry.example/shop/checkout:v1-hotfix%s"}]}}}}`
+		out := kcFails("--as=dev", "patch", "deployment/checkout", "-p", fmt.Sprintf(hotfix, "-dev"))
+		Expect(out).To(ContainSubstring("hotfix"))
+		kc("--as=alice", "patch", "deployment/checkout", "-p", fmt.Sprintf(hotfix, ""))
+	})
 
-				By("validating the pod's status")
-				cmd = exec.Command("kubectl", "get",
-					"pods", controllerPodName, "-o", "jsonpath={.status.phase}",
-					"-n", namespace,
-				)
-				output, err := utils.Run(cmd)
-				g.Expect(err).NotTo(HaveOccurred())
-				g.Expect(output).To(Equal("Running"), "Incorrect controller-manager pod status")
-			}
-			Eventually(verifyControllerUp).Should(Succeed())
-		})
+	It("gates a StatefulSet like a Deployment", func() {
+		out := kcFails("set", "image", "statefulset/ledger", "ledger=registry.example/shop/ledger:v2")
+		Expect(out).To(ContainSubstring("StatefulSet " + shopNamespace + "/ledger"))
+	})
 
-		It("should ensure the metrics endpoint is serving metrics", func() {
-			By("creating a ClusterRoleBinding for the service account to allow access to metrics")
-			cmd := exec.Command("kubectl", "create", "clusterrolebinding", metricsRoleBindingName,
-				"--clusterrole=budgetgate-metrics-reader",
-				fmt.Sprintf("--serviceaccount=%s:%s", namespace, serviceAccountName),
-			)
-			_, err := utils.Run(cmd)
-			Expect(err).NotTo(HaveOccurred(), "Failed to create ClusterRoleBinding")
+	It("keeps the freeze while Prometheus is down, as onMissingData: Hold says", func() {
+		Expect(prometheus.Stop()).To(Succeed())
+		Eventually(func(g Gomega) {
+			s := getSLO(g)
+			g.Expect(s.condition("DataAvailable")).To(Equal("False"))
+			g.Expect(s.conditionReason("DataAvailable")).To(Equal("QueryFailed"))
+		}, 2*time.Minute).Should(Succeed())
+		// Past staleHold (20s) and minDuration (1m) the freeze holds without data.
+		Consistently(func(g Gomega) {
+			g.Expect(getSLO(g).Status.Freeze.Active).To(BeTrue())
+		}, 75*time.Second, 5*time.Second).Should(Succeed())
+		Expect(prometheus.Start()).To(Succeed())
+		Eventually(func(g Gomega) {
+			g.Expect(getSLO(g).condition("DataAvailable")).To(Equal("True"))
+		}, 2*time.Minute).Should(Succeed())
+	})
 
-			By("validating that the metrics service is available")
-			cmd = exec.Command("kubectl", "get", "service", metricsServiceName, "-n", namespace)
-			_, err = utils.Run(cmd)
-			Expect(err).NotTo(HaveOccurred(), "Metrics service should exist")
+	It("keeps the freeze across an operator restart, and keeps denying", func() {
+		Expect(operator.Stop()).To(Succeed())
+		startOperator(operatorProbePort)
+		Expect(getSLOOnce().Status.Freeze.Active).To(BeTrue())
+		// As dev: the template still claims "hotfix" from alice's release, which an
+		// admin (allowed everything, release-during-freeze included) would pass.
+		out := kcFails("--as=dev", "set", "image", "deployment/checkout", "app=registry.example/shop/checkout:v3")
+		Expect(out).To(ContainSubstring("fast-burn"))
+	})
 
-			By("getting the service account token")
-			token, err := serviceAccountToken()
-			Expect(err).NotTo(HaveOccurred())
-			Expect(token).NotTo(BeEmpty())
+	It("admits releases while the webhook is down (failurePolicy: Ignore)", func() {
+		Expect(operator.Stop()).To(Succeed())
+		kc("set", "image", "statefulset/ledger", "ledger=registry.example/shop/ledger:v2-while-down")
+		startOperator(operatorProbePort)
+	})
 
-			By("ensuring the controller pod is ready")
-			verifyControllerPodReady := func(g Gomega) {
-				cmd := exec.Command("kubectl", "get", "pod", controllerPodName, "-n", namespace,
-					"-o", "jsonpath={.status.conditions[?(@.type=='Ready')].status}")
-				output, err := utils.Run(cmd)
-				g.Expect(err).NotTo(HaveOccurred())
-				g.Expect(output).To(Equal("True"), "Controller pod not ready")
-			}
-			Eventually(verifyControllerPodReady, 3*time.Minute, time.Second).Should(Succeed())
-
-			By("verifying that the controller manager is serving the metrics server")
-			verifyMetricsServerStarted := func(g Gomega) {
-				cmd := exec.Command("kubectl", "logs", controllerPodName, "-n", namespace)
-				output, err := utils.Run(cmd)
-				g.Expect(err).NotTo(HaveOccurred())
-				g.Expect(output).To(ContainSubstring("Serving metrics server"),
-					"Metrics server not yet started")
-			}
-			Eventually(verifyMetricsServerStarted, 3*time.Minute, time.Second).Should(Succeed())
-
-			// +kubebuilder:scaffold:e2e-metrics-webhooks-readiness
-
-			By("creating the curl-metrics pod to access the metrics endpoint")
-			cmd = exec.Command("kubectl", "run", "curl-metrics", "--restart=Never",
-				"--namespace", namespace,
-				"--image=curlimages/curl:latest",
-				"--overrides",
-				fmt.Sprintf(`{
-					"spec": {
-						"containers": [{
-							"name": "curl",
-							"image": "curlimages/curl:latest",
-							"command": ["/bin/sh", "-c"],
-							"args": [
-								"for i in $(seq 1 30); do curl -v -k -H 'Authorization: Bearer %s' https://%s.%s.svc.cluster.local:8443/metrics && exit 0 || sleep 2; done; exit 1"
-							],
-							"securityContext": {
-								"readOnlyRootFilesystem": true,
-								"allowPrivilegeEscalation": false,
-								"capabilities": {
-									"drop": ["ALL"]
-								},
-								"runAsNonRoot": true,
-								"runAsUser": 1000,
-								"seccompProfile": {
-									"type": "RuntimeDefault"
-								}
-							}
-						}],
-						"serviceAccountName": "%s"
-					}
-				}`, token, metricsServiceName, namespace, serviceAccountName))
-			_, err = utils.Run(cmd)
-			Expect(err).NotTo(HaveOccurred(), "Failed to create curl-metrics pod")
-
-			By("waiting for the curl-metrics pod to complete.")
-			verifyCurlUp := func(g Gomega) {
-				cmd := exec.Command("kubectl", "get", "pods", "curl-metrics",
-					"-o", "jsonpath={.status.phase}",
-					"-n", namespace)
-				output, err := utils.Run(cmd)
-				g.Expect(err).NotTo(HaveOccurred())
-				g.Expect(output).To(Equal("Succeeded"), "curl pod in wrong status")
-			}
-			Eventually(verifyCurlUp, 5*time.Minute).Should(Succeed())
-
-			By("getting the metrics by checking curl-metrics logs")
-			verifyMetricsAvailable := func(g Gomega) {
-				metricsOutput, err := getMetricsOutput()
-				g.Expect(err).NotTo(HaveOccurred(), "Failed to retrieve logs from curl pod")
-				g.Expect(metricsOutput).NotTo(BeEmpty())
-				g.Expect(metricsOutput).To(ContainSubstring("< HTTP/1.1 200 OK"))
-			}
-			Eventually(verifyMetricsAvailable, 2*time.Minute).Should(Succeed())
-		})
-
-		// +kubebuilder:scaffold:e2e-webhooks-checks
-
-		// TODO: Customize the e2e test suite with scenarios specific to your project.
-		// Consider applying sample/CR(s) and check their status and/or verifying
-		// the reconciliation by using the metrics, i.e.:
-		// metricsOutput, err := getMetricsOutput()
-		// Expect(err).NotTo(HaveOccurred(), "Failed to retrieve logs from curl pod")
-		// Expect(metricsOutput).To(ContainSubstring(
-		//    fmt.Sprintf(`controller_runtime_reconcile_total{controller="%s",result="success"} 1`,
-		//    strings.ToLower(<Kind>),
-		// ))
+	It("lifts the freeze when the errors stop, and the routine release goes through", func() {
+		setErrorRate(0)
+		Eventually(func(g Gomega) {
+			s := getSLO(g)
+			g.Expect(s.Status.Freeze.Active).To(BeFalse())
+			g.Expect(s.condition("Frozen")).To(Equal("False"))
+		}, 5*time.Minute).Should(Succeed())
+		Eventually(func(g Gomega) {
+			out, err := kubectl.Run("", "get", "deployment/checkout", "-n", shopNamespace, "-o", "jsonpath={.metadata.annotations}")
+			g.Expect(err).NotTo(HaveOccurred())
+			g.Expect(out).NotTo(ContainSubstring("budgetgate.dev/frozen"))
+		}).Should(Succeed())
+		kc("set", "image", "deployment/checkout", "app=registry.example/shop/checkout:v3")
+		kc("rollout", "status", "deployment/checkout", "--timeout=120s")
 	})
 })
 
-// serviceAccountToken returns a token for the specified service account in the given namespace.
-// It uses the Kubernetes TokenRequest API to generate a token by directly sending a request
-// and parsing the resulting token from the API response.
-func serviceAccountToken() (string, error) {
-	const tokenRequestRawString = `{
-		"apiVersion": "authentication.k8s.io/v1",
-		"kind": "TokenRequest"
-	}`
-
-	By("creating temporary file to store the token request")
-	secretName := fmt.Sprintf("%s-token-request", serviceAccountName)
-	tokenRequestFile := filepath.Join("/tmp", secretName)
-	err := os.WriteFile(tokenRequestFile, []byte(tokenRequestRawString), os.FileMode(0o644))
-	if err != nil {
-		return "", err
-	}
-
-	var out string
-	verifyTokenCreation := func(g Gomega) {
-		By("executing kubectl command to create the token")
-		cmd := exec.Command("kubectl", "create", "--raw", fmt.Sprintf(
-			"/api/v1/namespaces/%s/serviceaccounts/%s/token",
-			namespace,
-			serviceAccountName,
-		), "-f", tokenRequestFile)
-
-		output, err := cmd.CombinedOutput()
-		g.Expect(err).NotTo(HaveOccurred())
-
-		By("parsing the JSON output to extract the token")
-		var token tokenRequest
-		err = json.Unmarshal(output, &token)
-		g.Expect(err).NotTo(HaveOccurred())
-
-		out = token.Status.Token
-	}
-	Eventually(verifyTokenCreation).Should(Succeed())
-
-	return out, err
+// kc runs kubectl in the shop namespace and expects success.
+func kc(args ...string) string {
+	GinkgoHelper()
+	out, err := kubectl.Run("", append([]string{"-n", shopNamespace}, args...)...)
+	Expect(err).NotTo(HaveOccurred())
+	return strings.TrimSpace(out)
 }
 
-// getMetricsOutput retrieves and returns the logs from the curl pod used to access the metrics endpoint.
-func getMetricsOutput() (string, error) {
-	By("getting the curl-metrics logs")
-	cmd := exec.Command("kubectl", "logs", "curl-metrics", "-n", namespace)
-	return utils.Run(cmd)
+// kcFails runs kubectl in the shop namespace, expects budgetgate to deny it, and returns the message.
+func kcFails(args ...string) string {
+	GinkgoHelper()
+	out, err := kubectl.Run("", append([]string{"-n", shopNamespace}, args...)...)
+	Expect(err).To(HaveOccurred(), "kubectl %s was admitted:\n%s", strings.Join(args, " "), out)
+	Expect(out).To(ContainSubstring(`denied the request`))
+	return out
 }
 
-// tokenRequest is a simplified representation of the Kubernetes TokenRequest API response,
-// containing only the token field that we need to extract.
-type tokenRequest struct {
+func apply(manifest string) {
+	GinkgoHelper()
+	_, err := kubectl.Run(manifest, "apply", "--server-side", "--field-manager=e2e", "-f", "-")
+	Expect(err).NotTo(HaveOccurred())
+}
+
+func setErrorRate(v float64) {
+	GinkgoHelper()
+	resp, err := http.Post(demoURL+"/admin/error-rate?value="+url.QueryEscape(fmt.Sprint(v)), "text/plain", nil)
+	Expect(err).NotTo(HaveOccurred())
+	_ = resp.Body.Close()
+	Expect(resp.StatusCode).To(Equal(http.StatusOK))
+}
+
+// slo is the part of a ServiceLevelObjective the specs read, as kubectl prints it.
+type slo struct {
+	Metadata struct {
+		Generation int `json:"generation"`
+	} `json:"metadata"`
 	Status struct {
-		Token string `json:"token"`
+		ObservedGeneration int `json:"observedGeneration"`
+		GatedWorkloads     int `json:"gatedWorkloads"`
+		Freeze             struct {
+			Active bool   `json:"active"`
+			Rule   string `json:"rule"`
+		} `json:"freeze"`
+		Conditions []struct {
+			Type   string `json:"type"`
+			Status string `json:"status"`
+			Reason string `json:"reason"`
+		} `json:"conditions"`
 	} `json:"status"`
+}
+
+func (s slo) condition(t string) string {
+	for _, c := range s.Status.Conditions {
+		if c.Type == t {
+			return c.Status
+		}
+	}
+	return "Unknown"
+}
+
+func (s slo) conditionReason(t string) string {
+	for _, c := range s.Status.Conditions {
+		if c.Type == t {
+			return c.Reason
+		}
+	}
+	return ""
+}
+
+func getSLO(g Gomega) slo {
+	out, err := kubectl.Run("", "get", "slo/checkout-availability", "-n", shopNamespace, "-o", "json")
+	g.Expect(err).NotTo(HaveOccurred())
+	var s slo
+	g.Expect(json.Unmarshal([]byte(out), &s)).To(Succeed())
+	return s
+}
+
+func getSLOOnce() slo {
+	GinkgoHelper()
+	return getSLO(Default)
 }
