@@ -62,7 +62,10 @@ vet: ## Run go vet against code.
 	go vet ./...
 
 .PHONY: test
-test: manifests generate fmt vet envtest-binaries prometheus ## Run unit, real-Prometheus and envtest suites (builds what it needs into bin/ on first use).
+test: test-envtest test-e2e ## Run every test: unit, real Prometheus, envtest, and the e2e suite on a local kwok cluster.
+
+.PHONY: test-envtest
+test-envtest: manifests generate fmt vet envtest-binaries prometheus ## Run unit, real-Prometheus and envtest suites (no cluster needed).
 	KUBEBUILDER_ASSETS="$(ENVTEST_ASSETS)" BUDGETGATE_REQUIRE_PROMETHEUS=1 \
 		go test $$(go list ./... | grep -v /test/e2e) -coverprofile cover.out
 

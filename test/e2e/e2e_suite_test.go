@@ -11,7 +11,6 @@ package e2e
 import (
 	"context"
 	"fmt"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -31,14 +30,26 @@ const (
 )
 
 var (
-	root       = projectRoot()
-	state      string
-	kubectl    utils.Kubectl
-	operator   *utils.Process
-	prometheus *utils.Process
-	demoApp    *utils.Process
-	demoURL    string
+	root    = projectRoot()
+	state   string
+	kubectl utils.Kubectl
+	environ environment
 )
+
+// environment runs what the suite needs around the cluster, so that specs can
+// stop and start it: the operator, Prometheus, and the demo checkout service.
+type environment interface {
+	StopOperator() error
+	// StartOperator starts the operator and returns once its webhook serves.
+	StartOperator() error
+	StopPrometheus() error
+	StartPrometheus() error
+	// SetErrorRate sets the share of failing checkout requests.
+	SetErrorRate(rate float64) error
+	// Diagnostics returns logs for a failure report.
+	Diagnostics() string
+	Teardown()
+}
 
 func TestE2E(t *testing.T) {
 	RegisterFailHandler(Fail)
@@ -82,83 +93,17 @@ var _ = BeforeSuite(func() {
 	_, err = kubectl.Run("", "wait", "--for=condition=Established", "crd", "--all", "--timeout=60s")
 	Expect(err).NotTo(HaveOccurred())
 
-	By("starting the demo checkout service")
-	demoPort := freePort()
-	demoURL = fmt.Sprintf("http://127.0.0.1:%d", demoPort)
-	demoApp = &utils.Process{Name: "demo-app", Path: env("E2E_DEMO_APP", bin("demo-app")),
-		Args: []string{"--listen", fmt.Sprintf("127.0.0.1:%d", demoPort), "--rps", "50", "--error-rate", "0"}, LogPath: filepath.Join(state, "demo-app.log")}
-	Expect(demoApp.Start()).To(Succeed())
-	waitTCP(fmt.Sprintf("127.0.0.1:%d", demoPort))
-
-	By("starting Prometheus, scraping the demo service every second")
-	promPort := freePort()
-	promConfig := filepath.Join(state, "prometheus.yml")
-	Expect(os.WriteFile(promConfig, []byte(fmt.Sprintf(`global: {scrape_interval: 1s, evaluation_interval: 1s}
-scrape_configs:
-  - job_name: checkout
-    scrape_interval: 1s
-    scrape_timeout: 1s
-    static_configs: [{targets: ["127.0.0.1:%d"]}]
-`, demoPort)), 0o644)).To(Succeed())
-	prometheus = &utils.Process{Name: "prometheus", Path: env("E2E_PROMETHEUS", bin("prometheus", "prometheus")),
-		Args: []string{"--config.file=" + promConfig, "--storage.tsdb.path=" + filepath.Join(state, "prometheus-data"),
-			fmt.Sprintf("--web.listen-address=127.0.0.1:%d", promPort)},
-		LogPath: filepath.Join(state, "prometheus.log")}
-	Expect(prometheus.Start()).To(Succeed())
-	waitTCP(fmt.Sprintf("127.0.0.1:%d", promPort))
-
-	By("making the webhook certificate and URL webhook configurations the API server can call")
-	webhookPort := freePort()
-	certDir := filepath.Join(state, "certs")
-	out, err := run(filepath.Join(root, "bin", "local-webhook"), "--cert-dir", certDir,
-		"--url", fmt.Sprintf("https://127.0.0.1:%d", webhookPort),
-		filepath.Join(root, "config", "webhook", "manifests.yaml"), filepath.Join(root, "config", "webhook", "workloads.yaml"))
-	Expect(err).NotTo(HaveOccurred(), out)
-	webhooks := filepath.Join(state, "webhooks.yaml")
-	Expect(os.WriteFile(webhooks, []byte(out), 0o644)).To(Succeed())
-
-	By("starting the operator as its ServiceAccount")
-	operatorKubeconfig := filepath.Join(state, "operator.kubeconfig")
-	Expect(impersonatingKubeconfig(kubeconfig, operatorKubeconfig, serviceAccount,
-		"system:serviceaccounts", "system:serviceaccounts:"+operatorNamespace, "system:authenticated")).To(Succeed())
-	probePort := freePort()
-	operator = &utils.Process{Name: "operator", Path: env("E2E_MANAGER", bin("manager")),
-		Args: []string{"--kubeconfig", operatorKubeconfig,
-			fmt.Sprintf("--prometheus-address=http://127.0.0.1:%d", promPort),
-			fmt.Sprintf("--webhook-port=%d", webhookPort), "--webhook-cert-path", certDir,
-			"--metrics-bind-address=0", fmt.Sprintf("--health-probe-bind-address=127.0.0.1:%d", probePort),
-			"--leader-elect", "--leader-election-namespace", operatorNamespace},
-		Env:     []string{"POD_NAMESPACE=" + operatorNamespace},
-		LogPath: filepath.Join(state, "operator.log")}
-	startOperator(probePort)
-	_, err = kubectl.Run("", "apply", "--server-side", "--field-manager=e2e", "-f", webhooks)
-	Expect(err).NotTo(HaveOccurred())
-	operatorProbePort = probePort
+	switch os.Getenv("E2E_CLUSTER") {
+	case "kind":
+		environ = setupKind()
+	default:
+		environ = setupLocal(kubeconfig)
+	}
 })
 
-var operatorProbePort int
-
-// startOperator starts the operator and waits until its webhook serves (readyz).
-func startOperator(probePort int) {
-	Expect(operator.Start()).To(Succeed())
-	Eventually(func() error {
-		resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/readyz", probePort))
-		if err != nil {
-			return err
-		}
-		_ = resp.Body.Close()
-		if resp.StatusCode != http.StatusOK {
-			return fmt.Errorf("readyz: %s", resp.Status)
-		}
-		return nil
-	}, 2*time.Minute).Should(Succeed(), "operator not ready; log:\n%s", operator.Tail(40))
-}
-
 var _ = AfterSuite(func() {
-	for _, p := range []*utils.Process{operator, prometheus, demoApp} {
-		if p != nil {
-			_ = p.Stop()
-		}
+	if environ != nil {
+		environ.Teardown()
 	}
 })
 
@@ -168,11 +113,8 @@ var _ = ReportAfterEach(func(report SpecReport) {
 		return
 	}
 	var b strings.Builder
-	if operator != nil {
-		fmt.Fprintf(&b, "\n===== operator log (last 80 lines) =====\n%s\n", operator.Tail(80))
-	}
-	if prometheus != nil {
-		fmt.Fprintf(&b, "\n===== prometheus log (last 15 lines) =====\n%s\n", prometheus.Tail(15))
+	if environ != nil {
+		b.WriteString(environ.Diagnostics())
 	}
 	for _, args := range [][]string{
 		{"get", "events", "-n", shopNamespace, "--sort-by=.lastTimestamp"},

@@ -5,8 +5,6 @@ package e2e
 import (
 	"encoding/json"
 	"fmt"
-	"net/http"
-	"net/url"
 	"strings"
 	"time"
 
@@ -113,7 +111,7 @@ spec:
 	})
 
 	It("freezes when errors burn the budget, and marks the workloads", func() {
-		setErrorRate(0.3)
+		Expect(environ.SetErrorRate(0.3)).To(Succeed())
 		Eventually(func(g Gomega) {
 			s := getSLO(g)
 			g.Expect(s.Status.Freeze.Active).To(BeTrue())
@@ -157,7 +155,7 @@ spec:
 	})
 
 	It("keeps the freeze while Prometheus is down, as onMissingData: Hold says", func() {
-		Expect(prometheus.Stop()).To(Succeed())
+		Expect(environ.StopPrometheus()).To(Succeed())
 		Eventually(func(g Gomega) {
 			s := getSLO(g)
 			g.Expect(s.condition("DataAvailable")).To(Equal("False"))
@@ -167,15 +165,15 @@ spec:
 		Consistently(func(g Gomega) {
 			g.Expect(getSLO(g).Status.Freeze.Active).To(BeTrue())
 		}, 75*time.Second, 5*time.Second).Should(Succeed())
-		Expect(prometheus.Start()).To(Succeed())
+		Expect(environ.StartPrometheus()).To(Succeed())
 		Eventually(func(g Gomega) {
 			g.Expect(getSLO(g).condition("DataAvailable")).To(Equal("True"))
 		}, 2*time.Minute).Should(Succeed())
 	})
 
 	It("keeps the freeze across an operator restart, and keeps denying", func() {
-		Expect(operator.Stop()).To(Succeed())
-		startOperator(operatorProbePort)
+		Expect(environ.StopOperator()).To(Succeed())
+		Expect(environ.StartOperator()).To(Succeed())
 		Expect(getSLOOnce().Status.Freeze.Active).To(BeTrue())
 		// As dev: the template still claims "hotfix" from alice's release, which an
 		// admin (allowed everything, release-during-freeze included) would pass.
@@ -184,13 +182,13 @@ spec:
 	})
 
 	It("admits releases while the webhook is down (failurePolicy: Ignore)", func() {
-		Expect(operator.Stop()).To(Succeed())
+		Expect(environ.StopOperator()).To(Succeed())
 		kc("set", "image", "statefulset/ledger", "ledger=registry.example/shop/ledger:v2-while-down")
-		startOperator(operatorProbePort)
+		Expect(environ.StartOperator()).To(Succeed())
 	})
 
 	It("lifts the freeze when the errors stop, and the routine release goes through", func() {
-		setErrorRate(0)
+		Expect(environ.SetErrorRate(0)).To(Succeed())
 		Eventually(func(g Gomega) {
 			s := getSLO(g)
 			g.Expect(s.Status.Freeze.Active).To(BeFalse())
@@ -227,14 +225,6 @@ func apply(manifest string) {
 	GinkgoHelper()
 	_, err := kubectl.Run(manifest, "apply", "--server-side", "--field-manager=e2e", "-f", "-")
 	Expect(err).NotTo(HaveOccurred())
-}
-
-func setErrorRate(v float64) {
-	GinkgoHelper()
-	resp, err := http.Post(demoURL+"/admin/error-rate?value="+url.QueryEscape(fmt.Sprint(v)), "text/plain", nil)
-	Expect(err).NotTo(HaveOccurred())
-	_ = resp.Body.Close()
-	Expect(resp.StatusCode).To(Equal(http.StatusOK))
 }
 
 // slo is the part of a ServiceLevelObjective the specs read, as kubectl prints it.
