@@ -7,9 +7,10 @@
 # DIR receives the binaries (e.g. bin/k8s/1.37.2-linux-amd64, the layout setup-envtest
 # uses, so KUBEBUILDER_ASSETS can point straight at it).
 #
-# For each missing binary it first tries the fast path (setup-envtest for etcd and
-# kube-apiserver; the release download for the others) and falls back to building
-# from the Go module proxy, which works without the internet:
+# For each missing binary it first tries the fast path, the release download
+# (github.com/etcd-io for etcd, dl.k8s.io for the others; skipped with OFFLINE=1,
+# which `make envtest-binaries` sets after setup-envtest failed), and falls back
+# to building from the Go module proxy, which works without the internet:
 #   - etcd:   a two-line main calling go.etcd.io/etcd/server/v3/etcdmain.Main
 #   - kube-*: a throwaway module requiring k8s.io/kubernetes and replacing every
 #             staging module with its v0.x twin.

@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -78,7 +79,7 @@ var _ = BeforeSuite(func() {
 	state = env("E2E_STATE", filepath.Join(root, ".cluster", "e2e-run"))
 	Expect(os.RemoveAll(state)).To(Succeed())
 	Expect(os.MkdirAll(state, 0o755)).To(Succeed())
-	kubectl = utils.Kubectl{Path: env("E2E_KUBECTL", bin("k8s", "1.37.2-linux-amd64", "kubectl")), Kubeconfig: kubeconfig}
+	kubectl = utils.Kubectl{Path: env("E2E_KUBECTL", bin("k8s", "1.37.2-"+runtime.GOOS+"-"+runtime.GOARCH, "kubectl")), Kubeconfig: kubeconfig}
 
 	By("validating dist/install.yaml against the cluster (server-side dry run)")
 	install := env("E2E_INSTALL_YAML", filepath.Join(root, "dist", "install.yaml"))
