@@ -13,9 +13,16 @@ e2e-binaries: build build-installer prometheus ## Build what the e2e suite runs:
 	go build -o bin/demo-app ./cmd/demo-app
 	go build -o bin/local-webhook ./hack/local-webhook
 
+# E2E_CLUSTER=kind runs the same suite on a kind cluster instead (mk/kind.mk,
+# docs/kind.md; needs Docker).
+ifeq ($(E2E_CLUSTER),kind)
+.PHONY: test-e2e
+test-e2e: test-e2e-kind
+else
 .PHONY: test-e2e
 test-e2e: e2e-binaries ## Run the e2e suite on a fresh local kwok cluster with a real Prometheus, then tear it down.
 	@CLUSTER_NAME=$(E2E_CLUSTER_NAME) BUDGETGATE_STATE=$(E2E_STATE) hack/cluster-up.sh
 	@rc=0; E2E_KUBECONFIG=$(E2E_STATE)/kubeconfig E2E_STATE=$(E2E_STATE)/run \
 		go test -tags=e2e ./test/e2e/ -v -count=1 -timeout $(E2E_TIMEOUT) -ginkgo.v || rc=$$?; \
 		CLUSTER_NAME=$(E2E_CLUSTER_NAME) BUDGETGATE_STATE=$(E2E_STATE) hack/cluster-down.sh; exit $$rc
+endif

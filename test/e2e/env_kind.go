@@ -2,7 +2,180 @@
 
 package e2e
 
-// setupKind prepares the environment on a kind cluster (E2E_CLUSTER=kind).
-func setupKind() environment {
-	panic("E2E_CLUSTER=kind: not implemented yet")
+import (
+	"fmt"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/onsi/ginkgo/v2"
+	"github.com/onsi/gomega"
+)
+
+// The kind environment (E2E_CLUSTER=kind; `E2E_CLUSTER=kind make test-e2e`
+// runs hack/kind.sh e2e, see docs/kind.md). Everything runs inside the cluster:
+// budgetgate installed from dist/install.yaml (its image loaded into kind), so
+// the manager talks to the API server as its ServiceAccount and RBAC is real;
+// Prometheus (monitoring/prometheus, Service prometheus-operated, the manager's
+// default address) and the demo checkout service (demo/checkout-traffic) from
+// test/demo/kind. Stopping and starting means scaling their Deployments.
+//
+// NOTE: written on a machine without a Docker engine, so never run there.
+const (
+	kindManager        = "deployment/budgetgate-controller-manager"
+	kindManagerPods    = "control-plane=controller-manager"
+	kindPromNamespace  = "monitoring"
+	kindPromDeployment = "deployment/prometheus"
+	kindPromPods       = "app=prometheus"
+	kindDemoNamespace  = "demo"
+	kindDemoDeployment = "deployment/checkout-traffic"
+	kindLogs           = "logs"
+	// The demo service's admin endpoint through the API server's service proxy:
+	// the API server reaches pod IPs in kind, and `kubectl create --raw` POSTs.
+	kindErrorRatePath = "/api/v1/namespaces/demo/services/checkout-traffic:http/proxy/admin/error-rate"
+)
+
+type kindEnv struct {
+	// managerReplicas is what StartOperator scales the manager back to.
+	managerReplicas string
+	probe           string
 }
+
+// setupKind installs budgetgate, Prometheus and the demo service into the kind
+// cluster with hack/kind.sh install (the same step `make demo-kind` uses) and
+// returns once all are Ready, the API server reaches the webhook and
+// Prometheus scrapes the demo service. BeforeSuite has already validated
+// dist/install.yaml with a server-side dry run and applied its CRDs and RBAC.
+func setupKind() *kindEnv {
+	ginkgo.By("installing budgetgate from dist/install.yaml, Prometheus and the demo checkout service in the kind cluster")
+	cmd := exec.Command(filepath.Join(root, "hack", "kind.sh"), "install")
+	cmd.Dir = root
+	cmd.Env = append(os.Environ(),
+		"KIND_KUBECONFIG="+kubectl.Kubeconfig,
+		"KIND_KUBECTL="+kubectl.Path,
+		"INSTALL_YAML="+env("E2E_INSTALL_YAML", filepath.Join(root, "dist", "install.yaml")))
+	cmd.Stdout, cmd.Stderr = ginkgo.GinkgoWriter, ginkgo.GinkgoWriter
+	gomega.Expect(cmd.Run()).To(gomega.Succeed(), "hack/kind.sh install failed; its output is above")
+	return &kindEnv{managerReplicas: "2", probe: filepath.Join(root, "test", "demo", "kind", "webhook-probe.yaml")}
+}
+
+// scaleTo scales a Deployment; with 0 it waits until its pods are gone, else
+// until every replica is Ready.
+func scaleTo(namespace, deployment, selector, replicas string) error {
+	if out, err := kubectl.Run("", "-n", namespace, "scale", deployment, "--replicas="+replicas); err != nil {
+		return fmt.Errorf("scaling %s/%s to %s: %w\n%s", namespace, deployment, replicas, err, out)
+	}
+	if replicas == "0" {
+		out, err := kubectl.Run("", "-n", namespace, "wait", "--for=delete", "pod", "-l", selector, "--timeout=120s")
+		if err != nil {
+			return fmt.Errorf("waiting for the pods of %s/%s to go: %w\n%s", namespace, deployment, err, out)
+		}
+		return nil
+	}
+	if out, err := kubectl.Run("", "-n", namespace, "rollout", "status", deployment, "--timeout=180s"); err != nil {
+		pods, _ := kubectl.Run("", "-n", namespace, "get", "pods", "-l", selector, "-o", "wide")
+		return fmt.Errorf("%s/%s not Ready: %w\n%s\n%s", namespace, deployment, err, out, pods)
+	}
+	return nil
+}
+
+func (e *kindEnv) StopOperator() error {
+	out, err := kubectl.Run("", "-n", operatorNamespace, "get", kindManager, "-o", "jsonpath={.spec.replicas}")
+	if r := strings.TrimSpace(out); err == nil && r != "" && r != "0" {
+		e.managerReplicas = r
+	}
+	// Scaling to 0 bypasses the PodDisruptionBudget, as intended: the webhook
+	// is really gone, and the API server's calls fail (failurePolicy: Ignore).
+	return scaleTo(operatorNamespace, kindManager, kindManagerPods, "0")
+}
+
+// StartOperator scales the manager back and returns once the API server
+// reaches its webhook: readiness (= the webhook server started) is not enough,
+// since the Service's endpoints and kube-proxy's rules follow a little later.
+func (e *kindEnv) StartOperator() error {
+	if err := scaleTo(operatorNamespace, kindManager, kindManagerPods, e.managerReplicas); err != nil {
+		return err
+	}
+	return e.waitWebhook(2 * time.Minute)
+}
+
+// waitWebhook waits until a server-side dry run of an ErrorBudgetPolicy passes
+// three times in a row: that webhook fails closed, so each pass means the API
+// server reached a replica; three in a row makes it likely each replica's
+// endpoint is in place.
+func (e *kindEnv) waitWebhook(timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	passes := 0
+	for {
+		_, err := kubectl.Run("", "apply", "--dry-run=server", "-f", e.probe)
+		if err == nil {
+			passes++
+			if passes == 3 {
+				return nil
+			}
+		} else {
+			passes = 0
+		}
+		if time.Now().After(deadline) {
+			// err carries kubectl's output.
+			return fmt.Errorf("the API server does not reach budgetgate's webhook after %s: %w", timeout, err)
+		}
+		time.Sleep(time.Second)
+	}
+}
+
+// StopPrometheus scales Prometheus to 0. Its storage is an emptyDir, so
+// StartPrometheus starts with no history; with a 1s scrape interval every
+// window of the e2e policy has data again within seconds (DataAvailable=True
+// at the next evaluation, well within the spec's 2 minutes), and the error
+// rate, still set in the demo service, keeps the burn rate above the policy.
+func (e *kindEnv) StopPrometheus() error {
+	return scaleTo(kindPromNamespace, kindPromDeployment, kindPromPods, "0")
+}
+
+func (e *kindEnv) StartPrometheus() error {
+	return scaleTo(kindPromNamespace, kindPromDeployment, kindPromPods, "1")
+}
+
+func (e *kindEnv) SetErrorRate(rate float64) error {
+	value := strconv.FormatFloat(rate, 'g', -1, 64)
+	out, err := kubectl.Run("", "create", "--raw", kindErrorRatePath+"?value="+url.QueryEscape(value), "-f", "-")
+	if err != nil {
+		return fmt.Errorf("setting the error rate through the service proxy: %w", err)
+	}
+	// The demo service answers with the rate now in force.
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	if got, perr := strconv.ParseFloat(strings.TrimSpace(lines[len(lines)-1]), 64); perr != nil || got != rate {
+		return fmt.Errorf("setting the error rate to %s: the demo service answered %q", value, out)
+	}
+	return nil
+}
+
+func (e *kindEnv) Diagnostics() string {
+	var b strings.Builder
+	for _, c := range []struct {
+		title string
+		args  []string
+	}{
+		{"budgetgate pods", []string{"-n", operatorNamespace, "get", "pods", "-o", "wide"}},
+		{"operator log (last 80 lines of each replica)", []string{"-n", operatorNamespace, kindLogs, "-l", kindManagerPods,
+			"--prefix", "--tail=80", "--max-log-requests=10"}},
+		{"prometheus log (last 15 lines)", []string{"-n", kindPromNamespace, kindLogs, kindPromDeployment, "--tail=15"}},
+		{"demo service log (last 15 lines)", []string{"-n", kindDemoNamespace, kindLogs, kindDemoDeployment, "--tail=15"}},
+	} {
+		out, err := kubectl.Run("", c.args...)
+		if err != nil && out == "" {
+			out = err.Error()
+		}
+		fmt.Fprintf(&b, "\n===== %s =====\n%s\n", c.title, out)
+	}
+	return b.String()
+}
+
+// Teardown leaves the cluster to hack/kind.sh e2e, which deletes it (unless
+// KIND_KEEP=1, for looking around after a failure).
+func (e *kindEnv) Teardown() {}
