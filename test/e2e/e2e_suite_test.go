@@ -157,7 +157,7 @@ func applyKinds(file string, kinds ...string) error {
 		want[k] = true
 	}
 	var keep []string
-	for _, doc := range strings.Split(string(data), "\n---") {
+	for doc := range strings.SplitSeq(string(data), "\n---") {
 		var meta struct {
 			Kind string `json:"kind"`
 		}

@@ -39,7 +39,8 @@ func (p *Process) Start() error {
 	if err != nil {
 		return err
 	}
-	_, _ = fmt.Fprintf(log, "\n==> %s: starting %s %s\n", time.Now().Format(time.RFC3339), p.Path, strings.Join(p.Args, " "))
+	_, _ = fmt.Fprintf(log, "\n==> %s: starting %s %s\n",
+		time.Now().Format(time.RFC3339), p.Path, strings.Join(p.Args, " "))
 	cmd := exec.Command(p.Path, p.Args...)
 	cmd.Env = append(os.Environ(), p.Env...)
 	cmd.Stdout, cmd.Stderr = log, log
