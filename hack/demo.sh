@@ -31,41 +31,10 @@ IMAGE=registry.example/shop/checkout
 ERROR_RATE=${DEMO_ERROR_RATE:-0.3}
 FREEZE_TIMEOUT=${DEMO_FREEZE_TIMEOUT:-240}
 LIFT_TIMEOUT=${DEMO_LIFT_TIMEOUT:-300}
-demo_start=$(now)
-step_no=0
-
-heading() {
-  step_no=$((step_no + 1))
-  printf '\n%s━━━ %d. %s ━━━%s  %s(t+%ss)%s\n' "$B" "$step_no" "$*" "$N" "$C" "$(($(now) - demo_start))" "$N"
-}
-say() { printf '%s\n' "$*" | fold -s -w 100 | sed 's/^/    /'; }
-# shown ARGS: ARGS as a reader would type them, single-quoting where the shell needs it.
-shown() {
-  local a out=()
-  for a in "$@"; do
-    if [[ $a =~ ^[][A-Za-z0-9_./:=@,+%-]+$ ]]; then out+=("$a"); else out+=("'$a'"); fi
-  done
-  printf '%s' "${out[*]}"
-}
-# kc ARGS: shows and runs kubectl ARGS (against the demo cluster).
-kc() {
-  printf '%s$ kubectl %s%s\n' "$B" "$(shown "$@")" "$N"
-  k "$@" 2>&1 | sed 's/^/    /'
-  return "${PIPESTATUS[0]}"
-}
-# kc_denied ARGS: shows kubectl ARGS, which budgetgate must deny, and its message.
-kc_denied() {
-  printf '%s$ kubectl %s%s\n' "$B" "$(shown "$@")" "$N"
-  local out
-  if out=$(k "$@" 2>&1); then
-    printf '%s\n' "$out" | sed 's/^/    /'
-    die "kubectl $* was admitted, but budgetgate should have denied it. See $S/manager.log and $S/kwok/clusters/$CLUSTER_NAME/logs/kube-apiserver.log"
-  fi
-  printf '%s\n' "$out" | fold -s -w 110 | sed "s/^/    $R│$N /"
-  grep -q 'budgetgate' <<<"$out" || die "kubectl $* failed, but not with budgetgate's denial (see above)"
-}
-slo_table() { kc get slo -n shop; }
-slo_field() { k get slo -n shop checkout-availability -o "jsonpath={$1}" 2>/dev/null; }
+DENIAL_LOGS_HINT="See $S/manager.log and $S/kwok/clusters/$CLUSTER_NAME/logs/kube-apiserver.log"
+# shellcheck source=hack/story.sh
+. "$(dirname "$0")/story.sh"
+story_start
 app() { curl -fsS --max-time 5 "$@"; }
 set_error_rate() {
   printf '%s$ curl -X POST "http://127.0.0.1:%s/admin/error-rate?value=%s"%s\n' "$B" "$DEMO_APP_PORT" "$1" "$N"
