@@ -1,8 +1,13 @@
 # shellcheck shell=bash
 # Narration helpers shared by the demo stories (hack/demo.sh on the local kwok
 # cluster, hack/kind-demo.sh on kind); source it after lib.sh, do not run it.
-# The sourcing script sets DENIAL_LOGS_HINT (where to look when a release that
-# budgetgate should deny is admitted) and calls story_start.
+# The sourcing script sets up its cluster, then sets STORY_INTRO (how the
+# checkout service runs there), LOGS_HINT (where the operator logs), and
+# WAIT_LOGS_HINT (where to look when the SLO does not change in time), defines
+# set_error_rate RATE and rollout DEPLOYMENT WHAT, and calls tell_story.
+# The demo policy and SLO live in test/demo/story.
+
+STORY_DIR=$ROOT/test/demo/story
 
 story_start() {
   demo_start=$(now)
@@ -33,10 +38,120 @@ kc_denied() {
   local out
   if out=$(k "$@" 2>&1); then
     printf '%s\n' "$out" | sed 's/^/    /'
-    die "kubectl $* was admitted, but budgetgate should have denied it. $DENIAL_LOGS_HINT"
+    die "kubectl $* was admitted, but budgetgate should have denied it. $LOGS_HINT"
   fi
   printf '%s\n' "$out" | fold -s -w 110 | sed "s/^/    $R│$N /"
   grep -q 'budgetgate' <<<"$out" || die "kubectl $* failed, but not with budgetgate's denial (see above)"
 }
 slo_table() { kc get slo -n shop; }
 slo_field() { k get slo -n shop checkout-availability -o "jsonpath={$1}" 2>/dev/null; }
+
+# watch_slo SECONDS WHAT CMD...: prints the SLO's row every 10s until CMD succeeds.
+watch_slo() {
+  local timeout=$1 what=$2
+  shift 2
+  local start last=0 deadline
+  start=$(now)
+  deadline=$((start + timeout))
+  until "$@"; do
+    if [ "$(now)" -ge "$deadline" ]; then
+      slo_table
+      k get slo -n shop checkout-availability -o jsonpath='{range .status.rules[*]}    rule {.name}: {.message}{"\n"}{end}' || true
+      die "timed out after ${timeout}s waiting for $what. $WAIT_LOGS_HINT"
+    fi
+    if [ $(($(now) - last)) -ge 10 ]; then
+      last=$(now)
+      printf '    %s+%3ss%s  %s\n' "$C" "$((last - start))" "$N" "$(k get slo -n shop checkout-availability --no-headers 2>/dev/null)"
+    fi
+    sleep 2
+  done
+}
+frozen() { [ "$(slo_field .status.freeze.active)" = "true" ]; }
+not_frozen() { [ "$(slo_field .status.freeze.active)" = "false" ]; }
+evaluated() { [ -n "$(slo_field .status.errorBudget.remainingPercent)" ] && [ -n "$(slo_field .status.fastBurn)" ]; }
+deployment_annotated() { [ "$(k get deploy -n shop checkout -o jsonpath='{.metadata.annotations.budgetgate\.dev/frozen}')" = "true" ]; }
+deployment_unannotated() { [ -z "$(k get deploy -n shop checkout -o jsonpath='{.metadata.annotations.budgetgate\.dev/frozen}')" ]; }
+
+# tell_story: steps 2–9, from the healthy service to the routine release after the lift.
+tell_story() {
+  heading "The checkout service is healthy"
+  say "$STORY_INTRO"
+  kc -n shop get deployment checkout -o wide
+  say "The team's SLO: 99% of checkouts succeed over a rolling hour, measured in Prometheus, gating every workload labelled app.kubernetes.io/part-of=checkout, under the demo policy:"
+  sed -n '/^apiVersion/,$p' "$STORY_DIR/demo-policy.yaml" | sed 's/^/      /'
+  k apply -f "$STORY_DIR/demo-policy.yaml" >/dev/null
+  k apply -f "$STORY_DIR/checkout-slo.yaml" >/dev/null
+  printf '%s$ kubectl apply -f checkout-slo.yaml%s   (target 99, window 1h, policyRef demo, evaluationInterval 10s)\n' "$B" "$N"
+  watch_slo 90 "the SLO's first evaluation" evaluated
+  # Let a little healthy history build up before the incident.
+  sleep 15
+  slo_table
+
+  heading "Errors: the payment provider starts failing $(awk "BEGIN{print $ERROR_RATE*100}")% of checkouts"
+  set_error_rate "$ERROR_RATE"
+  t_inject=$(now)
+  say "A ${ERROR_RATE} error ratio against a 1% budget burns it $(awk "BEGIN{print $ERROR_RATE/0.01}")x too fast. Watching the SLO (the operator evaluates it every 10s):"
+
+  heading "The burn rate crosses the policy: releases freeze"
+  watch_slo "$FREEZE_TIMEOUT" "the freeze (.status.freeze.active)" frozen
+  t_freeze=$(now)
+  wait_for 30 "the operator to mark Deployment checkout frozen" "$LOGS_HINT" deployment_annotated
+  ok "frozen $((t_freeze - t_inject))s after the errors started"
+  slo_table
+  say "Reason: $(slo_field .status.freeze.reason)"
+  printf '%s$ kubectl -n shop get deployment checkout -o yaml | grep budgetgate.dev/%s\n' "$B" "$N"
+  # shellcheck disable=SC2016 # a Go template, not shell
+  k -n shop get deployment checkout -o go-template='{{range $k, $v := .metadata.annotations}}{{$k}}: {{$v}}{{"\n"}}{{end}}' | grep '^budgetgate.dev/' | sed 's/^/    /'
+
+  heading "A routine release is denied"
+  say "dev ships the next feature release, as on any other day:"
+  kc_denied --as=dev -n shop set image deployment/checkout checkout="$IMAGE:1.6.0"
+  slo_table
+
+  heading "Rolling back and scaling still pass"
+  say "A freeze stops risk, not the people fixing the incident. Rolling back to 1.4.0 is always allowed:"
+  kc --as=dev -n shop rollout undo deployment/checkout || die "rollout undo was denied. $LOGS_HINT"
+  rollout checkout "the rollback"
+  say "So is scaling out to take the load:"
+  kc --as=dev -n shop scale deployment/checkout --replicas=5 || die "scaling was denied. $LOGS_HINT"
+  kc -n shop get deployment checkout -o wide
+  slo_table
+  say "The errors come from the payment provider, not from 1.5.0, so the rollback does not help; the fix is a code change."
+
+  heading "An authorised hotfix passes"
+  say "Claiming the hotfix release class is not enough by itself; dev may not release during a freeze:"
+  hotfix_patch='{"spec":{"template":{"metadata":{"annotations":{"budgetgate.dev/release-class":"hotfix"}},"spec":{"containers":[{"name":"checkout","image":"'$IMAGE':1.5.1-hotfix"}]}}}}'
+  kc_denied --as=dev -n shop patch deployment checkout -p "$hotfix_patch"
+  say "alice, on call, is bound to the release-during-freeze ClusterRole in shop; her hotfix goes through:"
+  kc --as=alice -n shop patch deployment checkout -p "$hotfix_patch" || die "alice's hotfix was denied. $LOGS_HINT"
+  rollout checkout "the hotfix"
+  kc -n shop get deployment checkout -o wide
+  slo_table
+
+  heading "The hotfix works: errors stop"
+  set_error_rate 0
+  t_stop=$(now)
+  say "Good requests pile up: the burn rate falls and the hour's budget climbs back. The freeze lifts once fast-burn has not fired for the policy's minDuration (1m): the 30s window clears first, then the hold runs out."
+  watch_slo "$LIFT_TIMEOUT" "the freeze to lift" not_frozen
+  t_lift=$(now)
+  wait_for 30 "the operator to unmark Deployment checkout" "$LOGS_HINT" deployment_unannotated
+  ok "freeze lifted $((t_lift - t_stop))s after the errors stopped"
+  slo_table
+
+  heading "The routine release goes through"
+  say "The same command as in step 5. (The template still carries alice's release-class: hotfix, which counts for nothing from dev, as step 7 showed: this passes because the freeze lifted.)"
+  kc --as=dev -n shop set image deployment/checkout checkout="$IMAGE:1.6.0" || die "the release was denied after the freeze lifted. $LOGS_HINT"
+  rollout checkout "1.6.0"
+  say "The rollout history, one ReplicaSet per pod template:"
+  kc -n shop get replicasets --sort-by=.metadata.creationTimestamp -o custom-columns='REVISION:.metadata.annotations.deployment\.kubernetes\.io/revision,IMAGE:.spec.template.spec.containers[0].image,RELEASE-CLASS:.spec.template.metadata.annotations.budgetgate\.dev/release-class,REPLICAS:.spec.replicas'
+  say "What budgetgate recorded:"
+  printf '%s$ kubectl -n shop get events --field-selector reason!=ScalingReplicaSet,involvedObject.kind!=Pod,involvedObject.kind!=ReplicaSet%s\n' "$B" "$N"
+  k -n shop get events --field-selector reason!=ScalingReplicaSet,involvedObject.kind!=Pod,involvedObject.kind!=ReplicaSet \
+    --sort-by=.metadata.creationTimestamp -o custom-columns=OBJECT:.involvedObject.name,REASON:.reason,MESSAGE:.message |
+    cut -c1-150 | sed 's/^/    /'
+  slo_table
+
+  total=$(($(now) - demo_start))
+  printf '\n%s━━━ Done in %dm%02ds ━━━%s  freeze started %ss after the errors did; lifted %ss after they stopped.\n' \
+    "$B" $((total / 60)) $((total % 60)) "$N" "$((t_freeze - t_inject))" "$((t_lift - t_stop))"
+}
