@@ -14,14 +14,20 @@ See the License for the specific language governing permissions and
 limitations under the License.
 */
 
+// Command manager is the budgetgate operator: the SLO, policy and exception
+// controllers under leader election, and the admission webhooks on every
+// replica. main parses flags into options; run wires the manager.
 package main
 
 import (
+	"context"
 	"crypto/tls"
+	"errors"
 	"flag"
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	// Import all Kubernetes client auth plugins (e.g. Azure, GCP, OIDC, etc.)
@@ -47,7 +53,9 @@ import (
 	slov1alpha1 "github.com/budgetgate/budgetgate/api/v1alpha1"
 	"github.com/budgetgate/budgetgate/internal/controller"
 	"github.com/budgetgate/budgetgate/internal/sli"
+	"github.com/budgetgate/budgetgate/internal/version"
 	bgwebhook "github.com/budgetgate/budgetgate/internal/webhook"
+	"github.com/budgetgate/budgetgate/internal/workload"
 	// +kubebuilder:scaffold:imports
 )
 
@@ -58,224 +66,189 @@ var (
 
 func init() {
 	utilruntime.Must(clientgoscheme.AddToScheme(scheme))
-
 	utilruntime.Must(slov1alpha1.AddToScheme(scheme))
 	// +kubebuilder:scaffold:scheme
 }
 
-// Certificate rotation injects the CA into budgetgate's own webhook configurations.
-// +kubebuilder:rbac:groups=admissionregistration.k8s.io,resources=validatingwebhookconfigurations,verbs=get;list;watch;update;patch
+// options are the manager's flags.
+type options struct {
+	metricsAddr, metricsCertPath, metricsCertName, metricsCertKey string
+	webhookCertPath, webhookCertName, webhookCertKey               string
+	webhookPort                                                    int
+	leaderElect                                                    bool
+	leaderElectionNamespace                                        string
+	probeAddr                                                      string
+	secureMetrics, enableHTTP2                                     bool
+	prometheusAddress                                              string
+	queryTimeout, decisionDeadline                                 time.Duration
+	certRotation                                                   bool
+	certSecret, webhookService                                     string
+	historyWriters                                                 []string
+	zap                                                            zap.Options
+}
 
-// nolint:gocyclo
-func main() {
-	var metricsAddr string
-	var metricsCertPath, metricsCertName, metricsCertKey string
-	var webhookCertPath, webhookCertName, webhookCertKey string
-	var webhookPort int
-	var enableLeaderElection bool
-	var probeAddr string
-	var secureMetrics bool
-	var enableHTTP2 bool
-	var tlsOpts []func(*tls.Config)
-	var prometheusAddress string
-	var queryTimeout time.Duration
-	var certRotation bool
-	var leaderElectionNamespace string
-	flag.StringVar(&leaderElectionNamespace, "leader-election-namespace", "",
+// stringList is a repeatable flag.
+type stringList []string
+
+func (s *stringList) String() string     { return strings.Join(*s, ",") }
+func (s *stringList) Set(v string) error { *s = append(*s, v); return nil }
+
+func parseFlags(args []string) (options, bool, error) {
+	var o options
+	fs := flag.NewFlagSet("manager", flag.ContinueOnError)
+	showVersion := fs.Bool("version", false, "Print the version and exit.")
+	fs.StringVar(&o.leaderElectionNamespace, "leader-election-namespace", "",
 		"Namespace of the leader election Lease; defaults to the namespace the manager runs in (needed out of cluster).")
-	var certSecret, webhookService string
-	flag.BoolVar(&certRotation, "webhook-cert-rotation", true,
+	fs.BoolVar(&o.certRotation, "webhook-cert-rotation", true,
 		"Generate and rotate the webhook serving certificate (stored in a Secret, CA injected into budgetgate's "+
 			"webhook configurations). Ignored when --webhook-cert-path is set (e.g. certificates from cert-manager).")
-	flag.StringVar(&certSecret, "webhook-cert-secret", "budgetgate-webhook-server-cert",
+	fs.StringVar(&o.certSecret, "webhook-cert-secret", "budgetgate-webhook-server-cert",
 		"Secret in the operator's namespace that holds the rotated webhook certificate.")
-	flag.StringVar(&webhookService, "webhook-service", "budgetgate-webhook-service",
+	fs.StringVar(&o.webhookService, "webhook-service", "budgetgate-webhook-service",
 		"Service in front of the webhook server; the rotated certificate is issued for its DNS name.")
-	flag.StringVar(&prometheusAddress, "prometheus-address", "http://localhost:9090",
+	fs.StringVar(&o.prometheusAddress, "prometheus-address", "http://localhost:9090",
 		"Base URL of the Prometheus HTTP API that SLOs are measured in, unless an SLO sets spec.prometheus.address.")
-	flag.DurationVar(&queryTimeout, "query-timeout", 10*time.Second, "Timeout of each Prometheus query.")
-	flag.StringVar(&metricsAddr, "metrics-bind-address", "0", "The address the metrics endpoint binds to. "+
+	fs.DurationVar(&o.queryTimeout, "query-timeout", sli.DefaultTimeout,
+		"Timeout of each Prometheus query. An evaluation of n windows may take one timeout per round of "+
+			fmt.Sprint(sli.MaxConcurrentQueries)+" concurrent queries.")
+	fs.DurationVar(&o.decisionDeadline, "decision-deadline", bgwebhook.DefaultDeadline,
+		"Deadline of the lookups of one admission decision; past it the release is denied as unverified. "+
+			"Keep it well inside the webhooks' timeoutSeconds (3s), past which the API server ignores the release gate.")
+	fs.Var((*stringList)(&o.historyWriters), "history-writer",
+		"KIND=USER: also let USER write the revision history of KIND during a freeze (repeatable), for clusters whose "+
+			"workload controllers run under other identities than kube-controller-manager's service accounts.")
+	fs.StringVar(&o.metricsAddr, "metrics-bind-address", "0", "The address the metrics endpoint binds to. "+
 		"Use :8443 for HTTPS or :8080 for HTTP, or leave as 0 to disable the metrics service.")
-	flag.StringVar(&probeAddr, "health-probe-bind-address", ":8081", "The address the probe endpoint binds to.")
-	flag.BoolVar(&enableLeaderElection, "leader-elect", false,
-		"Enable leader election for controller manager. "+
-			"Enabling this will ensure there is only one active controller manager.")
-	flag.BoolVar(&secureMetrics, "metrics-secure", true,
+	fs.StringVar(&o.probeAddr, "health-probe-bind-address", ":8081", "The address the probe endpoint binds to.")
+	fs.BoolVar(&o.leaderElect, "leader-elect", false,
+		"Enable leader election for controller manager. Enabling this will ensure there is only one active controller manager.")
+	fs.BoolVar(&o.secureMetrics, "metrics-secure", true,
 		"If set, the metrics endpoint is served securely via HTTPS. Use --metrics-secure=false to use HTTP instead.")
-	flag.StringVar(&webhookCertPath, "webhook-cert-path", "", "The directory that contains the webhook certificate.")
-	flag.StringVar(&webhookCertName, "webhook-cert-name", "tls.crt", "The name of the webhook certificate file.")
-	flag.StringVar(&webhookCertKey, "webhook-cert-key", "tls.key", "The name of the webhook key file.")
-	flag.IntVar(&webhookPort, "webhook-port", 9443, "Port the webhook server listens on. "+
-		"Defaults to 9443. Set -1 to disable the webhook server.")
-	flag.StringVar(&metricsCertPath, "metrics-cert-path", "",
-		"The directory that contains the metrics server certificate.")
-	flag.StringVar(&metricsCertName, "metrics-cert-name", "tls.crt", "The name of the metrics server certificate file.")
-	flag.StringVar(&metricsCertKey, "metrics-cert-key", "tls.key", "The name of the metrics server key file.")
-	flag.BoolVar(&enableHTTP2, "enable-http2", false,
-		"If set, HTTP/2 will be enabled for the metrics and webhook servers")
-	opts := zap.Options{}
-	opts.BindFlags(flag.CommandLine)
-	flag.Parse()
+	fs.StringVar(&o.webhookCertPath, "webhook-cert-path", "", "The directory that contains the webhook certificate.")
+	fs.StringVar(&o.webhookCertName, "webhook-cert-name", "tls.crt", "The name of the webhook certificate file.")
+	fs.StringVar(&o.webhookCertKey, "webhook-cert-key", "tls.key", "The name of the webhook key file.")
+	fs.IntVar(&o.webhookPort, "webhook-port", 9443, "Port the webhook server listens on. Set -1 to disable the webhook server.")
+	fs.StringVar(&o.metricsCertPath, "metrics-cert-path", "", "The directory that contains the metrics server certificate.")
+	fs.StringVar(&o.metricsCertName, "metrics-cert-name", "tls.crt", "The name of the metrics server certificate file.")
+	fs.StringVar(&o.metricsCertKey, "metrics-cert-key", "tls.key", "The name of the metrics server key file.")
+	fs.BoolVar(&o.enableHTTP2, "enable-http2", false, "If set, HTTP/2 will be enabled for the metrics and webhook servers")
+	o.zap.BindFlags(fs)
+	if err := fs.Parse(args); err != nil {
+		return o, false, err
+	}
+	return o, *showVersion, nil
+}
 
-	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&opts)))
+func main() {
+	opts, showVersion, err := parseFlags(os.Args[1:])
+	if errors.Is(err, flag.ErrHelp) {
+		os.Exit(0)
+	}
+	if err != nil {
+		os.Exit(2)
+	}
+	if showVersion {
+		fmt.Println(version.String("manager"))
+		return
+	}
+	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&opts.zap)))
+	if err := run(ctrl.SetupSignalHandler(), opts); err != nil {
+		setupLog.Error(err, "Manager stopped")
+		os.Exit(1)
+	}
+}
 
-	// if the enable-http2 flag is false (the default), http/2 should be disabled
-	// due to its vulnerabilities. More specifically, disabling http/2 will
-	// prevent from being vulnerable to the HTTP/2 Stream Cancellation and
-	// Rapid Reset CVEs. For more information see:
-	// - https://github.com/advisories/GHSA-qppj-fm5r-hxr3
-	// - https://github.com/advisories/GHSA-4374-p667-p6c8
-	disableHTTP2 := func(c *tls.Config) {
-		setupLog.Info("Disabling HTTP/2")
-		c.NextProtos = []string{"http/1.1"}
+// Certificate rotation injects the CA into budgetgate's own webhook configurations.
+// +kubebuilder:rbac:groups=admissionregistration.k8s.io,resources=validatingwebhookconfigurations;mutatingwebhookconfigurations,verbs=get;list;watch;update;patch
+
+// run wires and runs the manager until ctx ends.
+func run(ctx context.Context, o options) error {
+	setupLog.Info("Starting budgetgate", "version", version.Version, "commit", version.Commit)
+	// HTTP/2 stays off unless asked for: the HTTP/2 Stream Cancellation and
+	// Rapid Reset CVEs (GHSA-qppj-fm5r-hxr3, GHSA-4374-p667-p6c8).
+	var tlsOpts []func(*tls.Config)
+	if !o.enableHTTP2 {
+		tlsOpts = append(tlsOpts, func(c *tls.Config) { c.NextProtos = []string{"http/1.1"} })
+	}
+	kinds := workload.Default()
+	for _, w := range o.historyWriters {
+		kind, user, ok := strings.Cut(w, "=")
+		if !ok || user == "" {
+			return fmt.Errorf("--history-writer %q: want KIND=USER, e.g. Deployment=system:serviceaccount:kube-system:deployment-controller", w)
+		}
+		if err := kinds.AddWriters(kind, user); err != nil {
+			return fmt.Errorf("--history-writer %q: %w (gated kinds: %s)", w, err, strings.Join(kinds.Names(), ", "))
+		}
 	}
 
-	if !enableHTTP2 {
-		tlsOpts = append(tlsOpts, disableHTTP2)
-	}
-
-	// Initial webhook TLS options
-	webhookTLSOpts := tlsOpts
-	webhookServerOptions := webhook.Options{
-		TLSOpts: webhookTLSOpts,
-		Port:    webhookPort,
-	}
-
-	if len(webhookCertPath) > 0 {
-		setupLog.Info("Initializing webhook certificate watcher using provided certificates",
-			"webhook-cert-path", webhookCertPath, "webhook-cert-name", webhookCertName, "webhook-cert-key", webhookCertKey)
-
-		webhookServerOptions.CertDir = webhookCertPath
-		webhookServerOptions.CertName = webhookCertName
-		webhookServerOptions.KeyName = webhookCertKey
-	}
-
-	if webhookServerOptions.CertDir == "" {
-		webhookServerOptions.CertDir = filepath.Join(os.TempDir(), "budgetgate-webhook-certs")
+	webhookOptions := webhook.Options{TLSOpts: tlsOpts, Port: o.webhookPort}
+	if o.webhookCertPath != "" {
+		setupLog.Info("Serving webhooks with the given certificate", "webhook-cert-path", o.webhookCertPath)
+		webhookOptions.CertDir, webhookOptions.CertName, webhookOptions.KeyName = o.webhookCertPath, o.webhookCertName, o.webhookCertKey
+	} else {
+		webhookOptions.CertDir = filepath.Join(os.TempDir(), "budgetgate-webhook-certs")
 	}
 	var webhookServer webhook.Server
-	if webhookPort >= 0 {
-		webhookServer = webhook.NewServer(webhookServerOptions)
+	if o.webhookPort >= 0 {
+		webhookServer = webhook.NewServer(webhookOptions)
 	}
 	namespace := os.Getenv("POD_NAMESPACE")
 	if namespace == "" {
 		namespace = "budgetgate-system"
 	}
-
-	// Metrics endpoint is enabled in 'config/default/kustomization.yaml'. The Metrics options configure the server.
-	// More info:
-	// - https://pkg.go.dev/sigs.k8s.io/controller-runtime@v0.25.0/pkg/metrics/server
-	// - https://book.kubebuilder.io/reference/metrics.html
-	metricsServerOptions := metricsserver.Options{
-		BindAddress:   metricsAddr,
-		SecureServing: secureMetrics,
-		TLSOpts:       tlsOpts,
+	metricsOptions := metricsserver.Options{BindAddress: o.metricsAddr, SecureServing: o.secureMetrics, TLSOpts: tlsOpts}
+	if o.secureMetrics {
+		// Only authenticated and authorised clients may read the metrics (config/rbac/metrics_*).
+		metricsOptions.FilterProvider = filters.WithAuthenticationAndAuthorization
 	}
-
-	if secureMetrics {
-		// FilterProvider is used to protect the metrics endpoint with authn/authz.
-		// These configurations ensure that only authorized users and service accounts
-		// can access the metrics endpoint. The RBAC are configured in 'config/rbac/kustomization.yaml'. More info:
-		// https://pkg.go.dev/sigs.k8s.io/controller-runtime@v0.25.0/pkg/metrics/filters#WithAuthenticationAndAuthorization
-		metricsServerOptions.FilterProvider = filters.WithAuthenticationAndAuthorization
-	}
-
-	// If the certificate is not specified, controller-runtime will automatically
-	// generate self-signed certificates for the metrics server. While convenient for development and testing,
-	// this setup is not recommended for production.
-	//
-	// TODO(user): If you enable certManager, uncomment the following lines:
-	// - [METRICS-WITH-CERTS] at config/default/kustomization.yaml to generate and use certificates
-	// managed by cert-manager for the metrics server.
-	// - [PROMETHEUS-WITH-CERTS] at config/prometheus/kustomization.yaml for TLS certification.
-	if len(metricsCertPath) > 0 {
-		setupLog.Info("Initializing metrics certificate watcher using provided certificates",
-			"metrics-cert-path", metricsCertPath, "metrics-cert-name", metricsCertName, "metrics-cert-key", metricsCertKey)
-
-		metricsServerOptions.CertDir = metricsCertPath
-		metricsServerOptions.CertName = metricsCertName
-		metricsServerOptions.KeyName = metricsCertKey
+	if o.metricsCertPath != "" {
+		metricsOptions.CertDir, metricsOptions.CertName, metricsOptions.KeyName = o.metricsCertPath, o.metricsCertName, o.metricsCertKey
 	}
 
 	mgr, err := ctrl.NewManager(ctrl.GetConfigOrDie(), ctrl.Options{
 		Scheme:                 scheme,
-		Metrics:                metricsServerOptions,
+		Metrics:                metricsOptions,
 		WebhookServer:          webhookServer,
-		HealthProbeBindAddress: probeAddr,
-		LeaderElection:         enableLeaderElection,
+		HealthProbeBindAddress: o.probeAddr,
+		LeaderElection:         o.leaderElect,
 		LeaderElectionID:       "budgetgate.slo.budgetgate.dev",
 		// The program ends as soon as the manager stops, so stepping down on
 		// cancel is safe and hands over to the next replica at once.
 		LeaderElectionReleaseOnCancel: true,
-		LeaderElectionNamespace:       leaderElectionNamespace,
-		// The operator caches only its own kinds (workloads are listed on demand
-		// with an SLO's selector), and drops managedFields from what it caches.
+		LeaderElectionNamespace:       o.leaderElectionNamespace,
+		// The operator caches only its own kinds (workloads are listed on demand),
+		// and drops managedFields from what it caches.
 		Cache: cache.Options{
 			DefaultTransform: cache.TransformStripManagedFields(),
 			// Certificate rotation reads one Secret: watch only that one.
 			ByObject: map[client.Object]cache.ByObject{
 				&corev1.Secret{}: {
 					Namespaces: map[string]cache.Config{namespace: {}},
-					Field:      fields.OneTermEqualSelector("metadata.name", certSecret),
+					Field:      fields.OneTermEqualSelector("metadata.name", o.certSecret),
 				},
 			},
 		},
 	})
 	if err != nil {
-		setupLog.Error(err, "Failed to start manager")
-		os.Exit(1)
+		return fmt.Errorf("creating the manager: %w", err)
 	}
-
-	ctx := ctrl.SetupSignalHandler()
 	if err := controller.Setup(ctx, mgr, controller.Config{
-		PrometheusAddress: prometheusAddress,
-		QueryTimeout:      queryTimeout,
-		Sources:           controller.PrometheusSources(sli.WithTimeout(queryTimeout)),
+		PrometheusAddress: o.prometheusAddress,
+		QueryTimeout:      o.queryTimeout,
+		Sources:           controller.PrometheusSources(sli.WithTimeout(o.queryTimeout)),
+		Kinds:             kinds,
 	}); err != nil {
-		setupLog.Error(err, "Failed to set up controllers")
-		os.Exit(1)
+		return fmt.Errorf("setting up controllers: %w", err)
 	}
 	if webhookServer != nil {
-		certsReady := make(chan struct{})
-		if certRotation && webhookCertPath == "" {
-			setupLog.Info("Rotating the webhook certificate", "secret", namespace+"/"+certSecret)
-			if err := rotator.AddRotator(mgr, &rotator.CertRotator{
-				SecretKey:      types.NamespacedName{Namespace: namespace, Name: certSecret},
-				CertDir:        webhookServerOptions.CertDir,
-				CAName:         "budgetgate-ca",
-				CAOrganization: "budgetgate",
-				DNSName:        fmt.Sprintf("%s.%s.svc", webhookService, namespace),
-				ExtraDNSNames:  []string{fmt.Sprintf("%s.%s.svc.cluster.local", webhookService, namespace)},
-				IsReady:        certsReady,
-				Webhooks: []rotator.WebhookInfo{
-					{Name: "budgetgate-validating-webhook-configuration", Type: rotator.Validating},
-					{Name: "budgetgate-workload-release-gate", Type: rotator.Validating},
-				},
-				// Every replica serves the webhook, so every replica needs the certificate.
-				RequireLeaderElection: false,
-			}); err != nil {
-				setupLog.Error(err, "Failed to set up certificate rotation")
-				os.Exit(1)
-			}
-		} else {
-			close(certsReady)
+		if err := setupWebhooks(mgr, o, namespace, webhookOptions.CertDir, bgwebhook.Options{Kinds: kinds, Deadline: o.decisionDeadline}); err != nil {
+			return err
 		}
-		go func() {
-			// The webhook server reads its certificate when it starts: register
-			// (and so start) it only once the certificate exists.
-			<-certsReady
-			if err := bgwebhook.Setup(mgr, nil); err != nil {
-				setupLog.Error(err, "Failed to set up webhooks")
-				os.Exit(1)
-			}
-			setupLog.Info("Serving webhooks")
-		}()
 	}
 	// +kubebuilder:scaffold:builder
 
 	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
-		setupLog.Error(err, "Failed to set up health check")
-		os.Exit(1)
+		return fmt.Errorf("setting up the health check: %w", err)
 	}
 	readyz := healthz.Ping
 	if webhookServer != nil {
@@ -283,13 +256,48 @@ func main() {
 		readyz = webhookServer.StartedChecker()
 	}
 	if err := mgr.AddReadyzCheck("readyz", readyz); err != nil {
-		setupLog.Error(err, "Failed to set up ready check")
-		os.Exit(1)
+		return fmt.Errorf("setting up the ready check: %w", err)
 	}
-
 	setupLog.Info("Starting manager")
-	if err := mgr.Start(ctx); err != nil {
-		setupLog.Error(err, "Failed to run manager")
-		os.Exit(1)
+	return mgr.Start(ctx)
+}
+
+// setupWebhooks registers the webhooks once the serving certificate exists:
+// rotated by the manager itself unless --webhook-cert-path gives one.
+func setupWebhooks(mgr ctrl.Manager, o options, namespace, certDir string, wopts bgwebhook.Options) error {
+	certsReady := make(chan struct{})
+	if o.certRotation && o.webhookCertPath == "" {
+		setupLog.Info("Rotating the webhook certificate", "secret", namespace+"/"+o.certSecret)
+		if err := rotator.AddRotator(mgr, &rotator.CertRotator{
+			SecretKey:      types.NamespacedName{Namespace: namespace, Name: o.certSecret},
+			CertDir:        certDir,
+			CAName:         "budgetgate-ca",
+			CAOrganization: "budgetgate",
+			DNSName:        fmt.Sprintf("%s.%s.svc", o.webhookService, namespace),
+			ExtraDNSNames:  []string{fmt.Sprintf("%s.%s.svc.cluster.local", o.webhookService, namespace)},
+			IsReady:        certsReady,
+			Webhooks: []rotator.WebhookInfo{
+				{Name: "budgetgate-validating-webhook-configuration", Type: rotator.Validating},
+				{Name: "budgetgate-mutating-webhook-configuration", Type: rotator.Mutating},
+				{Name: "budgetgate-workload-release-gate", Type: rotator.Validating},
+			},
+			// Every replica serves the webhook, so every replica needs the certificate.
+			RequireLeaderElection: false,
+		}); err != nil {
+			return fmt.Errorf("setting up certificate rotation: %w", err)
+		}
+	} else {
+		close(certsReady)
 	}
+	go func() {
+		// The webhook server reads its certificate when it starts: register
+		// (and so start) it only once the certificate exists.
+		<-certsReady
+		if err := bgwebhook.Setup(mgr, wopts); err != nil {
+			setupLog.Error(err, "Failed to set up webhooks")
+			os.Exit(1)
+		}
+		setupLog.Info("Serving webhooks")
+	}()
+	return nil
 }

@@ -41,6 +41,35 @@ const (
 	FrozenByAnnotation = AnnotationPrefix + "frozen-by"
 	// FrozenSinceAnnotation is when the earliest current freeze of a workload started (RFC 3339).
 	FrozenSinceAnnotation = AnnotationPrefix + "frozen-since"
+	// ReleaseReasonAnnotation, on a pod template, says why this release claims
+	// its release class (an incident or ticket). A class already on the
+	// template counts again only when this changes with the release.
+	ReleaseReasonAnnotation = AnnotationPrefix + "release-reason"
+	// ApproveAnnotation, set on a FreezeException by `kubectl annotate`, asks
+	// budgetgate to record the requester as its approver.
+	ApproveAnnotation = AnnotationPrefix + "approve"
+
+	// SLOFinalizer lets the operator remove a deleted SLO's freeze marks from
+	// the workloads it selected.
+	SLOFinalizer = "slo.budgetgate.dev/freeze-marks"
+	// ExceptionFinalizer keeps a deleted FreezeException during the freeze it
+	// was used in, so that deleting and re-creating it cannot restart its
+	// break-glass clock.
+	ExceptionFinalizer = "slo.budgetgate.dev/break-glass-record"
+)
+
+// Custom RBAC verbs on budgetgate's kinds (the Gardener-style pattern: a verb no
+// built-in role grants, checked with a SubjectAccessReview).
+const (
+	// VerbReleaseDuringFreeze on servicelevelobjectives lets a claimed exempt
+	// release class through a freeze.
+	VerbReleaseDuringFreeze = "release-during-freeze"
+	// VerbLiftFreeze on servicelevelobjectives lets a user change what a frozen
+	// SLO measures or gates, delete it, or relabel a workload out of its freeze.
+	VerbLiftFreeze = "lift-freeze"
+	// VerbApprove on freezeexceptions lets a user approve another user's
+	// FreezeException under a policy with requireExceptionApproval.
+	VerbApprove = "approve"
 )
 
 // Condition types.

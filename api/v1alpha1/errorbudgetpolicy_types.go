@@ -104,15 +104,23 @@ type ErrorBudgetPolicySpec struct {
 	StaleHold Duration `json:"staleHold,omitempty"`
 
 	// MinEvents: a window with fewer events than this has no data (low-traffic
-	// guard). 0 disables the guard.
+	// guard). Unset: the fewest events for which one bad event alone cannot
+	// reach the lowest burn threshold of the policy's Freeze rules (167 at
+	// 99.9% under the built-in policy). 0 disables the guard.
 	// +kubebuilder:validation:Minimum=0
 	// +optional
-	MinEvents int64 `json:"minEvents,omitempty"`
+	MinEvents *int64 `json:"minEvents,omitempty"`
 
 	// MaxExceptionDuration bounds how far in the future a FreezeException may expire.
 	// +kubebuilder:default="24h"
 	// +optional
 	MaxExceptionDuration Duration `json:"maxExceptionDuration,omitempty"`
+
+	// RequireExceptionApproval: a FreezeException is honoured for the SLOs
+	// under this policy only once a second person, who may "approve"
+	// freezeexceptions in the namespace, has approved it.
+	// +optional
+	RequireExceptionApproval bool `json:"requireExceptionApproval,omitempty"`
 }
 
 // PolicyRule is one rule: exactly one of burnRate and budgetRemainingBelow.
@@ -178,9 +186,11 @@ type FreezeSettings struct {
 
 // ReleaseWhen is the hysteresis of budget freezes.
 type ReleaseWhen struct {
-	// BudgetRemainingAbove: a freeze held by a budgetRemainingBelow rule lifts
-	// only once the remaining budget fraction is above this margin.
-	// +kubebuilder:default="0"
+	// BudgetRemainingAbove: a budgetRemainingBelow Freeze rule that fired keeps
+	// firing until the remaining budget fraction is above this margin
+	// (hysteresis), so a budget hovering at its bound freezes once instead of
+	// with every wobble. It never holds a freeze no budget rule joined.
+	// +kubebuilder:default="0.05"
 	// +optional
 	BudgetRemainingAbove Decimal `json:"budgetRemainingAbove,omitempty"`
 }
@@ -209,6 +219,7 @@ type ErrorBudgetPolicyStatus struct {
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
 
 // ErrorBudgetPolicy says when SLOs freeze releases and who may still release.
+// +kubebuilder:validation:XValidation:rule="self.metadata.name != 'built-in'",message="the name built-in is reserved for budgetgate's built-in policy; choose another name"
 type ErrorBudgetPolicy struct {
 	metav1.TypeMeta `json:",inline"`
 

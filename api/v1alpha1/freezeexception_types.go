@@ -24,6 +24,8 @@ import (
 // FreezeExceptionSpec is a break-glass permission to release selected workloads
 // during a freeze, until it expires.
 // +kubebuilder:validation:XValidation:rule="has(self.workloadSelector) || (has(self.workloads) && size(self.workloads) > 0)",message="select workloads with workloadSelector or list them in workloads"
+// +kubebuilder:validation:XValidation:rule="!has(oldSelf.requestedBy) || (has(self.requestedBy) && self.requestedBy == oldSelf.requestedBy)",message="requestedBy is set by budgetgate when the exception is created and cannot change"
+// +kubebuilder:validation:XValidation:rule="has(self.approvedBy) == has(self.approvedAt)",message="approvedBy and approvedAt are set together, by budgetgate, when someone approves"
 type FreezeExceptionSpec struct {
 	// WorkloadSelector selects the workloads in this namespace the exception covers.
 	// +optional
@@ -45,6 +47,27 @@ type FreezeExceptionSpec struct {
 	// maxExceptionDuration after its creation.
 	// +required
 	ExpiresAt metav1.Time `json:"expiresAt"`
+
+	// RequestedBy is the user who created the exception, as the API server
+	// authenticated them. budgetgate's admission webhook sets it on creation
+	// (whatever the manifest says) and it never changes.
+	// +optional
+	// +kubebuilder:validation:MaxLength=512
+	RequestedBy string `json:"requestedBy,omitempty"`
+
+	// ApprovedBy is the user who approved the exception, for policies with
+	// requireExceptionApproval. Approve with
+	// `kubectl annotate fex NAME budgetgate.dev/approve=true`: budgetgate's
+	// webhook records who you are, checks that you may "approve"
+	// freezeexceptions here and that you are not the requester. A change of
+	// what the exception covers or of its expiry clears the approval.
+	// +optional
+	// +kubebuilder:validation:MaxLength=512
+	ApprovedBy string `json:"approvedBy,omitempty"`
+
+	// ApprovedAt is when ApprovedBy approved.
+	// +optional
+	ApprovedAt *metav1.Time `json:"approvedAt,omitempty"`
 }
 
 // WorkloadReference names a workload in the exception's namespace.
@@ -87,6 +110,8 @@ type FreezeExceptionStatus struct {
 // +kubebuilder:printcolumn:name="Active",type=boolean,JSONPath=`.status.active`
 // +kubebuilder:printcolumn:name="Expires",type=string,JSONPath=`.spec.expiresAt`
 // +kubebuilder:printcolumn:name="Uses",type=integer,JSONPath=`.status.uses`
+// +kubebuilder:printcolumn:name="Requester",type=string,JSONPath=`.spec.requestedBy`,priority=1
+// +kubebuilder:printcolumn:name="Approver",type=string,JSONPath=`.spec.approvedBy`,priority=1
 // +kubebuilder:printcolumn:name="Reason",type=string,JSONPath=`.spec.reason`,priority=1
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
 

@@ -64,8 +64,10 @@ type ServiceLevelObjectiveSpec struct {
 	EvaluationInterval Duration `json:"evaluationInterval,omitempty"`
 }
 
-// Indicator measures the error ratio of a service. Exactly one field is set.
+// Indicator measures the error ratio of a service. Exactly one of ratio,
+// latency and query is set.
 // +kubebuilder:validation:XValidation:rule="(has(self.ratio) ? 1 : 0) + (has(self.latency) ? 1 : 0) + (has(self.query) ? 1 : 0) == 1",message="exactly one of ratio, latency or query must be set"
+// +kubebuilder:validation:XValidation:rule="!has(self.queryEvents) || has(self.query)",message="queryEvents goes with query; ratio and latency indicators count their events themselves"
 type Indicator struct {
 	// Ratio counts bad events against all events with two counter selectors.
 	// +optional
@@ -81,6 +83,14 @@ type Indicator struct {
 	// +kubebuilder:validation:MaxLength=4096
 	// +kubebuilder:validation:XValidation:rule="self.contains('$window')",message="query must contain $window, where budgetgate puts each window it measures"
 	Query string `json:"query,omitempty"`
+	// QueryEvents, with query, is a PromQL expression of the number of events
+	// over $window, e.g. `sum(increase(requests[$window]))`. Without it the
+	// policy's low-traffic guard (minEvents) cannot apply to a query indicator.
+	// +optional
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=4096
+	// +kubebuilder:validation:XValidation:rule="self.contains('$window')",message="queryEvents must contain $window, where budgetgate puts each window it measures"
+	QueryEvents string `json:"queryEvents,omitempty"`
 }
 
 // RatioIndicator: error ratio = increase(errors) ÷ increase(total) over a window.
@@ -220,6 +230,11 @@ type WindowBurnRate struct {
 	Events Decimal `json:"events,omitempty"`
 	// DataAvailable is false when the window had no data.
 	DataAvailable bool `json:"dataAvailable"`
+	// CarriedFrom is set when Prometheus did not answer for this window (the
+	// SLO window only): the values are the last ones measured, at this time, so
+	// that a slow or unreachable Prometheus cannot lift a budget freeze.
+	// +optional
+	CarriedFrom *metav1.Time `json:"carriedFrom,omitempty"`
 }
 
 // RuleStatus is one policy rule's last evaluation.

@@ -13,21 +13,23 @@ import (
 // reads a clock nor modifies prev.
 //
 // Windows: a window has data only when its measurement is present and OK, its
-// ErrorRatio is finite, and it counted at least p.MinEvents events (when MinEvents
-// > 0; a negative or NaN Events count is unknown and passes). The ratio is clamped
-// into [0, 1]. The SLO-window measurement gives the SLI and the Budget.
+// ErrorRatio is finite, and it counted at least MinEvents(o, p) events (when that
+// is > 0; a negative or NaN Events count is unknown and passes). The ratio is
+// clamped into [0, 1]. The SLO-window measurement gives the SLI and the Budget.
 //
 // Rules: a burn-rate rule fires when the burn rate is at or above its threshold
 // over both its windows; a budget rule fires when the remaining budget is at or
-// below its bound. A rule missing data for a window keeps its last decision made
-// with data for p.StaleHold after that data, then does not fire (Release) or keeps
-// that decision (Hold); a rule that never had data does not fire. (A rule with both
-// conditions set, which ValidatePolicy rejects, is evaluated as a burn-rate rule.)
+// below its bound (both within Tolerance, see AtLeast and AtMost). A budget Freeze
+// rule that fired keeps firing until the remaining budget is above
+// p.ReleaseMargin (hysteresis). A rule missing data for a window keeps its last
+// decision made with data for p.StaleHold after that data, then does not fire
+// (Release) or keeps that decision (Hold); a rule that never had data does not
+// fire. (A rule with both conditions set, which ValidatePolicy rejects, is
+// evaluated as a burn-rate rule.)
 //
 // Freeze: any firing Freeze rule starts a freeze, or extends it so that it holds at
-// least p.MinDuration past that firing. A freeze lifts once no Freeze rule fires,
-// its hold has passed and, when the policy has a budget Freeze rule and the budget
-// is known, the remaining budget is above p.ReleaseMargin. Warn rules never freeze.
+// least p.MinDuration past that firing. A freeze lifts once no Freeze rule fires
+// and its hold has passed. Warn rules never freeze.
 //
 // Evaluate never panics and its decisions are never NaN whatever the input, but
 // they are meaningful only for an objective and policy that pass ValidateObjective
@@ -68,7 +70,7 @@ func Evaluate(o Objective, p Policy, m Measurements, prev State, now time.Time) 
 		ev.Rules[i], mem = evalRule(o, p, r, win, slo, sloNote, ev.Budget, prev.Rules[r.Name], now)
 		mems[r.Name] = mem
 	}
-	next, budgetBlocks := advance(p, ev.Rules, ev.Budget, prev, now)
+	next := advance(p, ev.Rules, prev, now)
 	next.Rules = mems
 	switch {
 	case next.Frozen && !prev.Frozen:
@@ -78,34 +80,29 @@ func Evaluate(o Objective, p Policy, m Measurements, prev State, now time.Time) 
 	}
 	ev.State = next
 	if next.Frozen {
-		ev.Reason = freezeReason(p, &ev, now, budgetBlocks)
+		ev.Reason = freezeReason(p, &ev, now)
 	}
 	return ev
 }
 
 // advance is the freeze state machine: the state after prev given the rule results
-// (in policy order) at now. Rules is left for the caller to fill. budgetBlocks says
-// whether the release margin holds a freeze that would otherwise lift.
-func advance(p Policy, rules []RuleResult, budget *Budget, prev State, now time.Time) (next State, budgetBlocks bool) {
-	freezing, keepRule, firstFreeze, budgetFreezeRule := false, false, "", false
+// (in policy order) at now. Rules is left for the caller to fill. The release
+// margin needs no case here: it keeps a budget rule firing (see evalRule), so a
+// budget freeze lifts like any other once that rule stops.
+func advance(p Policy, rules []RuleResult, prev State, now time.Time) (next State) {
+	freezing, keepRule, firstFreeze := false, false, ""
 	for i, r := range p.Rules {
-		if r.Action != ActionFreeze {
+		if r.Action != ActionFreeze || !rules[i].Firing {
 			continue
 		}
-		if r.BurnRate == nil && r.BudgetRemainingAtOrBelow != nil {
-			budgetFreezeRule = true
+		if !freezing {
+			firstFreeze = r.Name
 		}
-		if rules[i].Firing {
-			if !freezing {
-				firstFreeze = r.Name
-			}
-			freezing = true
-			if prev.Frozen && r.Name == prev.Rule {
-				keepRule = true
-			}
+		freezing = true
+		if prev.Frozen && r.Name == prev.Rule {
+			keepRule = true
 		}
 	}
-	budgetBlocks = budgetFreezeRule && budget != nil && !(budget.Remaining > releaseMargin(p))
 
 	next.LastFreezeFiring = prev.LastFreezeFiring
 	switch {
@@ -129,7 +126,7 @@ func advance(p Policy, rules []RuleResult, budget *Budget, prev State, now time.
 			next.Rule = prev.Rule
 		}
 		next.LastFreezeFiring = now
-	case !now.Before(prev.HoldUntil) && !budgetBlocks:
+	case !now.Before(prev.HoldUntil):
 		// Lifted.
 	default:
 		next.Frozen = true
@@ -141,12 +138,32 @@ func advance(p Policy, rules []RuleResult, budget *Budget, prev State, now time.
 		// A frozen state without a start (hand-edited or corrupt status): start now.
 		next.Since = now
 	}
-	return next, budgetBlocks
+	return next
 }
 
-// releaseMargin is p.ReleaseMargin, or 0 when it is NaN.
+// Tolerance is the relative tolerance of threshold comparisons. Burn rates and
+// budgets are quotients of measured numbers: 1.44% errors at a 99.9% target is
+// a burn of 14.399999999999986, not 14.4. A comparison within Tolerance of its
+// threshold counts as reaching it, so that "≥ 14.4x" means what people read.
+// No measurement is that precise, so nothing that should not fire does.
+const Tolerance = 1e-9
+
+// AtLeast reports whether v ≥ threshold within Tolerance (relative to the
+// threshold, and at least Tolerance absolute).
+func AtLeast(v, threshold float64) bool {
+	return v >= threshold || isFinite(threshold) && threshold-v <= Tolerance*math.Max(1, math.Abs(threshold))
+}
+
+// AtMost reports whether v ≤ bound within Tolerance (relative to the bound, and
+// at least Tolerance absolute: a budget of 8.9e-16 left is exhausted).
+func AtMost(v, bound float64) bool {
+	return v <= bound || isFinite(bound) && v-bound <= Tolerance*math.Max(1, math.Abs(bound))
+}
+
+// releaseMargin is p.ReleaseMargin, or 0 when it is not finite (which
+// ValidatePolicy rejects).
 func releaseMargin(p Policy) float64 {
-	if math.IsNaN(p.ReleaseMargin) {
+	if !isFinite(p.ReleaseMargin) {
 		return 0
 	}
 	return p.ReleaseMargin
@@ -176,9 +193,9 @@ func evalWindow(o Objective, p Policy, w time.Duration, m Measurement) (WindowRe
 	if !isFinite(m.ErrorRatio) {
 		return wr, windowNote{text: fmt.Sprintf("no usable data over %s (error ratio %v)", formatDuration(w), m.ErrorRatio)}
 	}
-	if p.MinEvents > 0 && m.Events >= 0 && m.Events < p.MinEvents {
+	if minEvents := MinEvents(o, p); minEvents > 0 && m.Events >= 0 && m.Events < minEvents {
 		return wr, windowNote{text: fmt.Sprintf("too few events over %s (%s < minEvents %s)",
-			formatDuration(w), formatCount(m.Events), formatCount(p.MinEvents))}
+			formatDuration(w), formatCount(m.Events), formatCount(minEvents))}
 	}
 	ratio := min(max(m.ErrorRatio, 0), 1)
 	burn := BurnRate(ratio, o.Target)
@@ -207,7 +224,7 @@ func evalRule(o Objective, p Policy, r Rule,
 		case lw.OK && sw.OK:
 			hasData = true
 			res.Value = min(lw.BurnRate, sw.BurnRate)
-			fired = lw.BurnRate >= th && sw.BurnRate >= th
+			fired = AtLeast(lw.BurnRate, th) && AtLeast(sw.BurnRate, th)
 			res.Message = burnMessage(lw, sw, th)
 		case !lw.OK && !sw.OK:
 			if ln.text == "" && sn.text == "" {
@@ -229,12 +246,19 @@ func evalRule(o Objective, p Policy, r Rule,
 		}
 		hasData = true
 		res.Value = budget.Remaining
-		fired = budget.Remaining <= bound
+		fired = AtMost(budget.Remaining, bound)
 		op := ">"
 		if fired {
 			op = "≤"
 		}
 		res.Message = fmt.Sprintf("budget %s left %s %s", formatPercent(budget.Remaining), op, formatPercent(bound))
+		// Hysteresis: a budget Freeze rule that fired keeps firing until the
+		// budget is above the release margin, so that a budget hovering at its
+		// bound does not freeze and lift with every evaluation.
+		if margin := releaseMargin(p); !fired && r.Action == ActionFreeze && mem.Firing && margin > bound && AtMost(budget.Remaining, margin) {
+			fired = true
+			res.Message += fmt.Sprintf(", but fired and holds until the budget is above %s (releaseMargin)", formatPercent(margin))
+		}
 	default:
 		hasData = true
 		res.Message = "rule has no condition (set burnRate or budgetRemainingAtOrBelow)"
@@ -254,7 +278,7 @@ func evalRule(o Objective, p Policy, r Rule,
 func burnMessage(l, s WindowResult, th float64) string {
 	lb, sb, t := formatBurn(l.BurnRate), formatBurn(s.BurnRate), formatBurn(th)
 	lw, sw := formatDuration(l.Window), formatDuration(s.Window)
-	switch lOK, sOK := l.BurnRate >= th, s.BurnRate >= th; {
+	switch lOK, sOK := AtLeast(l.BurnRate, th), AtLeast(s.BurnRate, th); {
 	case lOK && sOK:
 		return fmt.Sprintf("burn rate %s over %s and %s over %s ≥ %s", lb, lw, sb, sw, t)
 	case lOK:
@@ -293,7 +317,7 @@ func firingWord(f bool) string {
 }
 
 // freezeReason explains a freeze: the rule that holds it and its numbers.
-func freezeReason(p Policy, ev *Evaluation, now time.Time, budgetBlocks bool) string {
+func freezeReason(p Policy, ev *Evaluation, now time.Time) string {
 	st := ev.State
 	var b strings.Builder
 	idx := -1
@@ -321,14 +345,9 @@ func freezeReason(p Policy, ev *Evaluation, now time.Time, budgetBlocks bool) st
 			b.WriteString("; budget unknown")
 		}
 	}
-	if idx < 0 || !ev.Rules[idx].Firing {
-		switch {
-		case now.Before(st.HoldUntil):
-			fmt.Fprintf(&b, "; held until %s (minDuration %s)",
-				st.HoldUntil.UTC().Format(time.RFC3339), formatDuration(p.MinDuration))
-		case budgetBlocks:
-			fmt.Fprintf(&b, "; held until the budget is above %s (releaseMargin)", formatPercent(releaseMargin(p)))
-		}
+	if (idx < 0 || !ev.Rules[idx].Firing) && now.Before(st.HoldUntil) {
+		fmt.Fprintf(&b, "; held until %s (minDuration %s)",
+			st.HoldUntil.UTC().Format(time.RFC3339), formatDuration(p.MinDuration))
 	}
 	var also []string
 	for i, r := range p.Rules {

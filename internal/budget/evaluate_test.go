@@ -130,7 +130,7 @@ func diffEvaluation(t *testing.T, what string, want, got Evaluation) {
 
 func TestEvaluate(t *testing.T) {
 	withMinEvents := DefaultPolicy()
-	withMinEvents.MinEvents = 100
+	withMinEvents.MinEvents, withMinEvents.MinEventsAuto = 100, false
 	lowTraffic := fast.meas()
 	lowTraffic[m5] = Measurement{ErrorRatio: 16 * (1 - obj999.Target), Events: 12, OK: true}
 
@@ -553,47 +553,45 @@ func TestBudgetFreezeLiftsAboveReleaseMargin(t *testing.T) {
 	recovering := calm.with(burns{slo30: 0.95})
 	atMargin := calm.with(burns{slo30: 0.9})
 	recovered := calm.with(burns{slo30: 0.85})
-	held := State{Frozen: true, Since: t0, HoldUntil: t0.Add(h1), Rule: "budget-exhausted", LastFreezeFiring: t0}
 	at := func(d time.Duration) time.Time { return t0.Add(d) }
+	// held is the freeze while the budget rule keeps firing at d.
+	held := func(d time.Duration) State {
+		return State{Frozen: true, Since: t0, HoldUntil: at(d + h1), Rule: "budget-exhausted", LastFreezeFiring: at(d),
+			Rules: mems(at(d), "budget-exhausted")}
+	}
 	runSteps(t, p, State{}, []step{
 		{0, overspent.meas(), Evaluation{
 			SLI: overspent.sli(), Budget: overspent.budget(), Windows: overspent.windows(),
 			Rules:         []RuleResult{fastCalm, slowCalm, gradualCalm, chronicCalm, budgetRule(-0.02, true, "budget -2.0% left ≤ 0.0%")},
 			DataAvailable: true,
-			State: State{Frozen: true, Since: t0, HoldUntil: t0.Add(h1), Rule: "budget-exhausted", LastFreezeFiring: t0,
-				Rules: mems(t0, "budget-exhausted")},
-			Transition: TransitionStarted,
-			Reason:     "budget-exhausted: budget -2.0% left ≤ 0.0%",
+			State:         held(0),
+			Transition:    TransitionStarted,
+			Reason:        "budget-exhausted: budget -2.0% left ≤ 0.0%",
 		}},
-		// The rule stopped firing and the hold has passed, but 5% ≤ the 10% margin.
+		// Above the bound but not above the 10% margin: the rule keeps firing.
 		{2 * h1, recovering.meas(), Evaluation{
 			SLI: recovering.sli(), Budget: recovering.budget(), Windows: recovering.windows(),
-			Rules:         []RuleResult{fastCalm, slowCalm, gradualCalm, chronicCalm, budgetRule(0.05, false, "budget 5.0% left > 0.0%")},
+			Rules: []RuleResult{fastCalm, slowCalm, gradualCalm, chronicCalm,
+				budgetRule(0.05, true, "budget 5.0% left > 0.0%, but fired and holds until the budget is above 10.0% (releaseMargin)")},
 			DataAvailable: true,
-			State: func() State {
-				s := held
-				s.Rules = mems(at(2 * h1))
-				return s
-			}(),
-			Reason: "budget-exhausted: budget 5.0% left > 0.0%; held until the budget is above 10.0% (releaseMargin)",
+			State:         held(2 * h1),
+			Reason:        "budget-exhausted: budget 5.0% left > 0.0%, but fired and holds until the budget is above 10.0% (releaseMargin)",
 		}},
 		// At the margin is not above it.
 		{3 * h1, atMargin.meas(), Evaluation{
 			SLI: atMargin.sli(), Budget: atMargin.budget(), Windows: atMargin.windows(),
-			Rules:         []RuleResult{fastCalm, slowCalm, gradualCalm, chronicCalm, budgetRule(0.1, false, "budget 10.0% left > 0.0%")},
+			Rules: []RuleResult{fastCalm, slowCalm, gradualCalm, chronicCalm,
+				budgetRule(0.1, true, "budget 10.0% left > 0.0%, but fired and holds until the budget is above 10.0% (releaseMargin)")},
 			DataAvailable: true,
-			State: func() State {
-				s := held
-				s.Rules = mems(at(3 * h1))
-				return s
-			}(),
-			Reason: "budget-exhausted: budget 10.0% left > 0.0%; held until the budget is above 10.0% (releaseMargin)",
+			State:         held(3 * h1),
+			Reason:        "budget-exhausted: budget 10.0% left > 0.0%, but fired and holds until the budget is above 10.0% (releaseMargin)",
 		}},
+		// Above the margin the rule stops; the freeze holds for minDuration after its last firing.
 		{4 * h1, recovered.meas(), Evaluation{
 			SLI: recovered.sli(), Budget: recovered.budget(), Windows: recovered.windows(),
 			Rules:         []RuleResult{fastCalm, slowCalm, gradualCalm, chronicCalm, budgetRule(0.15, false, "budget 15.0% left > 0.0%")},
 			DataAvailable: true,
-			State:         State{LastFreezeFiring: t0, Rules: mems(at(4 * h1))},
+			State:         State{LastFreezeFiring: at(3 * h1), Rules: mems(at(4 * h1))},
 			Transition:    TransitionLifted,
 		}},
 	})

@@ -66,6 +66,7 @@ func FuzzEvaluate(f *testing.F) {
 		p := DefaultPolicy()
 		p.MinDuration, p.StaleHold = time.Duration(minDuration), time.Duration(staleHold)
 		p.ReleaseMargin, p.MinEvents = margin, minEvents
+		p.MinEventsAuto = minEvents < 0
 		if hold {
 			p.OnMissingData = MissingDataHold
 		}
@@ -127,6 +128,7 @@ func checkEvaluation(t *testing.T, o Objective, p Policy, prev State, now time.T
 	t.Helper()
 	checkWindows(t, o, p, ev)
 	firingFreeze := checkRules(t, p, ev)
+	checkDecisions(t, o, p, prev, ev)
 	freezing := len(firingFreeze) > 0
 	checkState(t, p, now, ev, freezing, firingFreeze)
 	checkTransition(t, prev, now, ev, freezing)
@@ -201,6 +203,63 @@ func checkRules(t *testing.T, p Policy, ev Evaluation) (firingFreeze []string) {
 		}
 	}
 	return firingFreeze
+}
+
+// checkDecisions checks each rule's decision against its inputs, independently
+// of the comparison helpers: a burn rule with data in both windows fires when
+// both burn rates are at or above the threshold and does not when either is
+// clearly below it; a budget rule fires when the remaining budget is at or below
+// its bound and does not when it is clearly above both its bound and (for a
+// Freeze rule that fired before) the release margin; a rule without data fires
+// only if it fired before.
+func checkDecisions(t *testing.T, o Objective, p Policy, prev State, ev Evaluation) {
+	t.Helper()
+	win := func(w time.Duration) WindowResult {
+		for _, r := range ev.Windows {
+			if r.Window == w {
+				return r
+			}
+		}
+		t.Fatalf("no result for window %v", w)
+		return WindowResult{}
+	}
+	clearlyBelow := func(v, th float64) bool { return v < th-2*Tolerance*math.Max(1, math.Abs(th)) }
+	for i, rule := range p.Rules {
+		res := ev.Rules[i]
+		if !res.HasData {
+			if res.Firing && !prev.Rules[rule.Name].Firing {
+				t.Fatalf("rule %q without data fires although it did not before (a blip must not freeze)", rule.Name)
+			}
+			continue
+		}
+		switch {
+		case rule.BurnRate != nil:
+			l, s := win(rule.BurnRate.LongWindow), win(rule.BurnRate.ShortWindow)
+			th := rule.BurnRate.Threshold(o)
+			if l.BurnRate >= th && s.BurnRate >= th && !res.Firing {
+				t.Fatalf("rule %q: burn %v and %v ≥ %v but not firing", rule.Name, l.BurnRate, s.BurnRate, th)
+			}
+			if (clearlyBelow(l.BurnRate, th) || clearlyBelow(s.BurnRate, th)) && res.Firing {
+				t.Fatalf("rule %q: burn %v and %v, threshold %v, but firing", rule.Name, l.BurnRate, s.BurnRate, th)
+			}
+		case rule.BudgetRemainingAtOrBelow != nil:
+			bound, rem := *rule.BudgetRemainingAtOrBelow, ev.Budget.Remaining
+			if rem <= bound && !res.Firing {
+				t.Fatalf("rule %q: budget %v ≤ %v but not firing", rule.Name, rem, bound)
+			}
+			level := bound
+			if rule.Action == ActionFreeze && prev.Rules[rule.Name].Firing {
+				margin := p.ReleaseMargin
+				if !isFinite(margin) {
+					margin = 0 // what Evaluate makes of a margin ValidatePolicy rejects
+				}
+				level = math.Max(bound, margin)
+			}
+			if clearlyBelow(level, rem) && res.Firing {
+				t.Fatalf("rule %q: budget %v above %v but firing", rule.Name, rem, level)
+			}
+		}
+	}
 }
 
 // checkState checks ev's freeze state against the firing Freeze rules.

@@ -16,6 +16,11 @@ const (
 	DefaultMinDuration   = time.Hour
 	DefaultStaleHold     = 30 * time.Minute
 	DefaultOnMissingData = MissingDataRelease
+	// DefaultReleaseMargin is the hysteresis of budget freezes: a budget rule
+	// that fired keeps firing until 5% of the budget is back. A budget hovering
+	// at zero then freezes once instead of with every wobble (see
+	// TestReleaseMarginStopsFlapping: 23 transitions a day without it, 1 with it).
+	DefaultReleaseMargin = 0.05
 )
 
 // DefaultPolicy is the built-in multi-window, multi-burn-rate policy of the SRE
@@ -29,8 +34,9 @@ const (
 //	budget-exhausted remaining budget ≤ 0                         Freeze
 //
 // (at 7d the fast-burn threshold is 3.36×, at 28d 13.44×). MinDuration is 1h,
-// ReleaseMargin 0, OnMissingData Release after a StaleHold of 30m, MinEvents 0.
-// Every call returns a new policy that the caller may modify.
+// ReleaseMargin DefaultReleaseMargin, OnMissingData Release after a StaleHold of
+// 30m, and the automatic low-traffic guard (see MinEvents). Every call returns a
+// new policy that the caller may modify.
 func DefaultPolicy() Policy {
 	exhausted := 0.0
 	return Policy{
@@ -47,11 +53,38 @@ func DefaultPolicy() Policy {
 			{Name: "budget-exhausted", Action: ActionFreeze, BudgetRemainingAtOrBelow: &exhausted},
 		},
 		MinDuration:   DefaultMinDuration,
-		ReleaseMargin: 0,
+		ReleaseMargin: DefaultReleaseMargin,
 		OnMissingData: DefaultOnMissingData,
 		StaleHold:     DefaultStaleHold,
-		MinEvents:     0,
+		MinEventsAuto: true,
 	}
+}
+
+// MinEvents is the low-traffic guard of p for objective o: p.MinEvents, or, when
+// p.MinEventsAuto is set, the fewest events for which one bad event alone cannot
+// reach the lowest burn threshold of p's Freeze rules:
+// ⌊1 ÷ (threshold × (1 − target))⌋ + 1. For the built-in policy that is 167
+// events at 99.9% (6× slow burn: one error in 166 is a burn of 6.02), 17 at 99%
+// and 1,667 at 99.99%. Without burn-rate Freeze rules the automatic guard is 0.
+func MinEvents(o Objective, p Policy) float64 {
+	if !p.MinEventsAuto {
+		return p.MinEvents
+	}
+	lowest := math.Inf(1)
+	for _, r := range p.Rules {
+		if r.Action == ActionFreeze && r.BurnRate != nil {
+			lowest = math.Min(lowest, r.BurnRate.Threshold(o))
+		}
+	}
+	allowed := 1 - o.Target
+	if math.IsInf(lowest, 0) || !(lowest > 0) || !(allowed > 0) || math.IsNaN(allowed) {
+		return 0
+	}
+	n := math.Floor(1/(lowest*allowed)) + 1
+	if !isFinite(n) {
+		return 0
+	}
+	return n
 }
 
 // Windows is every distinct window the objective and policy need measured, shortest

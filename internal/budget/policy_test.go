@@ -20,10 +20,10 @@ func TestDefaultPolicy(t *testing.T) {
 			{Name: "budget-exhausted", Action: ActionFreeze, BudgetRemainingAtOrBelow: new(0.0)},
 		},
 		MinDuration:   time.Hour,
-		ReleaseMargin: 0,
+		ReleaseMargin: 0.05,
 		OnMissingData: MissingDataRelease,
 		StaleHold:     30 * time.Minute,
-		MinEvents:     0,
+		MinEventsAuto: true,
 	}
 	p := DefaultPolicy()
 	if diff := cmp.Diff(want, p); diff != "" {

@@ -73,8 +73,11 @@ type Policy struct {
 	// StaleHold, then follows OnMissingData.
 	OnMissingData MissingData
 	StaleHold     time.Duration
-	// MinEvents: a window with fewer events than this has no data (low-traffic guard).
+	// MinEvents: a window with fewer events than this has no data (low-traffic
+	// guard); 0 disables the guard. Ignored when MinEventsAuto is set.
 	MinEvents float64
+	// MinEventsAuto derives the guard from the objective: see MinEvents.
+	MinEventsAuto bool
 }
 
 // Measurement is what an SLI source measured over one window.

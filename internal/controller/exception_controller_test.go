@@ -47,6 +47,26 @@ var _ = Describe("FreezeException controller", func() {
 		}).Should(Succeed())
 	})
 
+	It("turns Active false once the clock passes expiresAt", func() {
+		ns := newNamespace()
+		fex := newException(ns, "short", 3*time.Second)
+		Expect(k8sClient.Create(ctx, fex)).To(Succeed())
+		Eventually(func(g Gomega) {
+			_, active := conditionOf(g, fex, slov1alpha1.ConditionActive)
+			g.Expect(active.Reason).To(Equal(slov1alpha1.ReasonInForce))
+		}).Should(Succeed())
+		// The controller re-queues itself at expiry (in about 4s); by then the
+		// fake clock is past expiresAt.
+		clock.Step(5 * time.Second)
+		Eventually(func(g Gomega) {
+			got, active := conditionOf(g, fex, slov1alpha1.ConditionActive)
+			g.Expect(active.Status).To(Equal(metav1.ConditionFalse))
+			g.Expect(active.Reason).To(Equal(slov1alpha1.ReasonExpired))
+			g.Expect(active.Message).To(Equal("Expired at " + fex.Spec.ExpiresAt.UTC().Format(time.RFC3339)))
+			g.Expect(got.Status.Active).To(BeFalse())
+		}, 15*time.Second).Should(Succeed())
+	})
+
 	It("reports an expired exception as not Active", func() {
 		ns := newNamespace()
 		fex := newException(ns, "expired", -time.Minute)

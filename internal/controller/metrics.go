@@ -1,6 +1,8 @@
 package controller
 
 import (
+	"sync"
+
 	"github.com/prometheus/client_golang/prometheus"
 	"sigs.k8s.io/controller-runtime/pkg/metrics"
 )
@@ -57,4 +59,48 @@ func forgetMetrics(namespace, name string) {
 	frozen.DeletePartialMatch(labels)
 	ruleFiring.DeletePartialMatch(labels)
 	evaluationErrors.DeletePartialMatch(labels)
+	exported.Lock()
+	delete(exported.series, namespace+"/"+name)
+	exported.Unlock()
+}
+
+// exported remembers the windows and rules whose series were last exported for
+// each SLO, so that a window or rule removed from its policy loses its series.
+var exported = struct {
+	sync.Mutex
+	series map[string]exportedSeries
+}{series: map[string]exportedSeries{}}
+
+type exportedSeries struct {
+	windows []string
+	rules   [][2]string // name, action
+}
+
+// forgetStaleSeries deletes the series of windows and rules that an SLO
+// exported last time and not now, and remembers what it exports now.
+func forgetStaleSeries(namespace, name string, now exportedSeries) {
+	key := namespace + "/" + name
+	exported.Lock()
+	defer exported.Unlock()
+	prev := exported.series[key]
+	for _, w := range prev.windows {
+		if !contains(now.windows, w) {
+			burnRate.DeleteLabelValues(namespace, name, w)
+		}
+	}
+	for _, r := range prev.rules {
+		if !contains(now.rules, r) {
+			ruleFiring.DeleteLabelValues(namespace, name, r[0], r[1])
+		}
+	}
+	exported.series[key] = now
+}
+
+func contains[T comparable](s []T, v T) bool {
+	for _, x := range s {
+		if x == v {
+			return true
+		}
+	}
+	return false
 }

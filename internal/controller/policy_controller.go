@@ -4,10 +4,8 @@ import (
 	"context"
 	"fmt"
 
-	"k8s.io/apimachinery/pkg/api/equality"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	utilerrors "k8s.io/apimachinery/pkg/util/errors"
 	"k8s.io/klog/v2"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
@@ -37,15 +35,8 @@ func (r *ErrorBudgetPolicyReconciler) Reconcile(ctx context.Context, req ctrl.Re
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
 	log := ctrl.LoggerFrom(ctx).WithValues("policy", klog.KObj(ebp))
-	before := ebp.DeepCopy()
-	defer func() {
-		if equality.Semantic.DeepEqual(before.Status, ebp.Status) {
-			return
-		}
-		if err := r.Status().Patch(ctx, ebp, client.MergeFrom(before)); err != nil {
-			retErr = utilerrors.NewAggregate([]error{retErr, fmt.Errorf("patching status of policy %s: %w", ebp.Name, err)})
-		}
-	}()
+	patch := newStatusPatch(r.Client, ebp)
+	defer func() { retErr = patch.done(ctx, ebp, &result, retErr) }()
 
 	slos := &slov1alpha1.ServiceLevelObjectiveList{}
 	if err := r.List(ctx, slos, client.MatchingFields{PolicyNameIndex: ebp.Name}); err != nil {

@@ -11,6 +11,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/controller"
 
 	"github.com/budgetgate/budgetgate/internal/sli"
+	"github.com/budgetgate/budgetgate/internal/workload"
 )
 
 // Config wires the controllers. main.go and the envtest suite both use Setup, so
@@ -18,7 +19,8 @@ import (
 type Config struct {
 	// PrometheusAddress is the default Prometheus of SLOs.
 	PrometheusAddress string
-	// QueryTimeout bounds each evaluation's queries.
+	// QueryTimeout bounds each Prometheus query (sli.DefaultTimeout by default);
+	// an evaluation gets one per round of concurrent queries.
 	QueryTimeout time.Duration
 	// Sources gives the SLI source of a Prometheus address; PrometheusSources by default.
 	Sources SourceFor
@@ -28,6 +30,8 @@ type Config struct {
 	RequeueAfter func(time.Duration) time.Duration
 	// MaxConcurrentReconciles of the SLO controller (queries run in parallel up to this).
 	MaxConcurrentReconciles int
+	// Kinds are the gated workload kinds; workload.Default() by default.
+	Kinds *workload.Registry
 }
 
 // Setup registers the field indexes and the three controllers with the manager.
@@ -36,7 +40,10 @@ func Setup(ctx context.Context, mgr ctrl.Manager, cfg Config) error {
 		cfg.Clock = clock.RealClock{}
 	}
 	if cfg.QueryTimeout == 0 {
-		cfg.QueryTimeout = 30 * time.Second
+		cfg.QueryTimeout = sli.DefaultTimeout
+	}
+	if cfg.Kinds == nil {
+		cfg.Kinds = workload.Default()
 	}
 	if cfg.Sources == nil {
 		cfg.Sources = PrometheusSources()
@@ -56,6 +63,7 @@ func Setup(ctx context.Context, mgr ctrl.Manager, cfg Config) error {
 		PrometheusAddress: cfg.PrometheusAddress,
 		QueryTimeout:      cfg.QueryTimeout,
 		RequeueAfter:      cfg.RequeueAfter,
+		Kinds:             cfg.Kinds,
 	}
 	if err := slo.SetupWithManager(mgr, controller.Options{MaxConcurrentReconciles: cfg.MaxConcurrentReconciles}); err != nil {
 		return fmt.Errorf("setting up the ServiceLevelObjective controller: %w", err)

@@ -5,17 +5,19 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"strconv"
+	"sync"
 	"time"
 
-	"k8s.io/apimachinery/pkg/api/equality"
 	kerrors "k8s.io/apimachinery/pkg/api/errors"
-	utilerrors "k8s.io/apimachinery/pkg/util/errors"
 	"k8s.io/klog/v2"
 	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
@@ -25,6 +27,8 @@ import (
 	"github.com/budgetgate/budgetgate/internal/budget"
 	"github.com/budgetgate/budgetgate/internal/policy"
 	"github.com/budgetgate/budgetgate/internal/sli"
+	"github.com/budgetgate/budgetgate/internal/sloview"
+	"github.com/budgetgate/budgetgate/internal/workload"
 )
 
 // SourceFor returns the SLI source for a Prometheus address.
@@ -43,16 +47,24 @@ type ServiceLevelObjectiveReconciler struct {
 	Sources SourceFor
 	// PrometheusAddress is the operator's --prometheus-address, used unless an SLO overrides it.
 	PrometheusAddress string
-	// QueryTimeout bounds one evaluation's queries (all windows together).
+	// QueryTimeout bounds each Prometheus query; an evaluation of n windows may
+	// take sli.EvaluationDeadline(QueryTimeout, n).
 	QueryTimeout time.Duration
 	// RequeueAfter turns an evaluation interval into the delay before the next
 	// evaluation; by default the interval with ±5% jitter so that SLOs created
 	// together do not query Prometheus together.
 	RequeueAfter func(interval time.Duration) time.Duration
+	// Kinds are the gated workload kinds.
+	Kinds *workload.Registry
+
+	// seriesChecks remembers, per SLO, when its errors selector was last
+	// checked for series and whether it had any.
+	seriesChecks sync.Map
 }
 
-// +kubebuilder:rbac:groups=slo.budgetgate.dev,resources=servicelevelobjectives,verbs=get;list;watch
+// +kubebuilder:rbac:groups=slo.budgetgate.dev,resources=servicelevelobjectives,verbs=get;list;watch;update;patch
 // +kubebuilder:rbac:groups=slo.budgetgate.dev,resources=servicelevelobjectives/status,verbs=get;update;patch
+// +kubebuilder:rbac:groups=slo.budgetgate.dev,resources=servicelevelobjectives/finalizers,verbs=update
 // +kubebuilder:rbac:groups=slo.budgetgate.dev,resources=errorbudgetpolicies,verbs=get;list;watch
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
 // +kubebuilder:rbac:groups=apps,resources=deployments;statefulsets;daemonsets,verbs=get;list;patch
@@ -70,16 +82,19 @@ func (r *ServiceLevelObjectiveReconciler) Reconcile(ctx context.Context, req ctr
 	log := ctrl.LoggerFrom(ctx).WithValues("slo", klog.KObj(slo))
 	ctx = ctrl.LoggerInto(ctx, log)
 
-	before := slo.DeepCopy()
-	defer func() {
-		if equality.Semantic.DeepEqual(before.Status, slo.Status) {
-			return
+	if !slo.DeletionTimestamp.IsZero() {
+		return ctrl.Result{}, r.finalize(ctx, slo)
+	}
+	if !controllerutil.ContainsFinalizer(slo, slov1alpha1.SLOFinalizer) {
+		orig := slo.DeepCopy()
+		controllerutil.AddFinalizer(slo, slov1alpha1.SLOFinalizer)
+		if err := r.Patch(ctx, slo, client.MergeFromWithOptions(orig, client.MergeFromWithOptimisticLock{})); err != nil {
+			return ctrl.Result{}, fmt.Errorf("adding finalizer to %s: %w", klog.KObj(slo), err)
 		}
-		if err := r.Status().Patch(ctx, slo, client.MergeFrom(before)); err != nil {
-			retErr = utilerrors.NewAggregate([]error{retErr, fmt.Errorf("patching status of %s: %w", klog.KObj(slo), err)})
-			result = ctrl.Result{}
-		}
-	}()
+	}
+
+	patch := newStatusPatch(r.Client, slo)
+	defer func() { retErr = patch.done(ctx, slo, &result, retErr) }()
 
 	in, err := r.readInputs(ctx, slo)
 	if err != nil {
@@ -98,16 +113,17 @@ func (r *ServiceLevelObjectiveReconciler) Reconcile(ctx context.Context, req ctr
 
 	now := r.Clock.Now()
 	windows := budget.Windows(in.objective, in.policy.Budget)
-	measurements, queryErr := r.measure(ctx, slo, in, windows)
+	measured := r.measure(ctx, slo, in, windows)
 	prometheusQueries.WithLabelValues(slo.Namespace).Add(float64(len(windows)))
-	if queryErr != nil {
+	if measured.err != nil {
 		evaluationErrors.WithLabelValues(slo.Namespace, slo.Name, slov1alpha1.ReasonQueryFailed).Inc()
-		log.Info("Failed to query Prometheus", "error", queryErr.Error())
+		log.Info("Failed to query Prometheus", "error", measured.err.Error())
 	}
+	in.warnings = append(in.warnings, r.indicatorWarnings(ctx, slo, in, measured, now)...)
 
-	eval := budget.Evaluate(in.objective, in.policy.Budget, measurements, stateFromStatus(&slo.Status), now)
-	writeStatus(slo, in, eval, queryErr, now)
-	gated, annotateErr := r.syncAnnotations(ctx, slo)
+	eval := budget.Evaluate(in.objective, in.policy.Budget, measured.m, sloview.State(&slo.Status), now)
+	writeStatus(slo, in, eval, measured, now)
+	gated, annotateErr := r.syncAnnotations(ctx, slo, false)
 	slo.Status.GatedWorkloads = gated
 	r.recordTransition(slo, in, eval, gated)
 	exportMetrics(slo, eval)
@@ -120,6 +136,28 @@ func (r *ServiceLevelObjectiveReconciler) Reconcile(ctx context.Context, req ctr
 		"budgetRemaining", slo.Status.ErrorBudget, "fastBurn", slo.Status.FastBurn,
 		"frozen", eval.State.Frozen, "dataAvailable", eval.DataAvailable, "policy", in.policy.Name, "gatedWorkloads", gated)
 	return ctrl.Result{RequeueAfter: r.requeueAfter(in.interval)}, nil
+}
+
+// finalize removes a deleted SLO's freeze marks from the workloads that carry
+// them, then its finalizer. (Deleting a frozen SLO needs the lift-freeze verb:
+// the SLO webhook checks that before the deletion starts.)
+func (r *ServiceLevelObjectiveReconciler) finalize(ctx context.Context, slo *slov1alpha1.ServiceLevelObjective) error {
+	if !controllerutil.ContainsFinalizer(slo, slov1alpha1.SLOFinalizer) {
+		return nil
+	}
+	if _, err := r.syncAnnotations(ctx, slo, true); err != nil {
+		return err
+	}
+	if slo.Status.Freeze.Active && r.Recorder != nil {
+		r.Recorder.Eventf(slo, nil, "Warning", "FreezeLifted", "Delete", "Lifted the release freeze: the SLO was deleted")
+	}
+	orig := slo.DeepCopy()
+	controllerutil.RemoveFinalizer(slo, slov1alpha1.SLOFinalizer)
+	if err := r.Patch(ctx, slo, client.MergeFromWithOptions(orig, client.MergeFromWithOptimisticLock{})); err != nil && !kerrors.IsNotFound(err) {
+		return fmt.Errorf("removing finalizer from %s: %w", klog.KObj(slo), err)
+	}
+	forgetMetrics(slo.Namespace, slo.Name)
+	return nil
 }
 
 // inputs is everything an evaluation needs, read and validated.
@@ -158,63 +196,177 @@ func (r *ServiceLevelObjectiveReconciler) readInputs(ctx context.Context, slo *s
 	if err := sli.ValidateIndicator(in.indicator); err != nil {
 		return in, specErr(fmt.Errorf("spec.indicator: %w", err))
 	}
-	if in.policy, err = r.resolvePolicy(ctx, slo); err != nil {
+	in.policy, err = policy.Resolve(ctx, r.Client, slo)
+	switch {
+	case policy.IsNotFound(err):
+		return in, &invalidError{reason: slov1alpha1.ReasonPolicyNotFound, retry: true, err: err}
+	case policy.IsInvalid(err):
+		return in, &invalidError{reason: slov1alpha1.ReasonInvalidPolicy, retry: true, err: err}
+	case err != nil:
 		return in, err
 	}
 	if err := policy.CheckWindows(in.objective, string(slo.Spec.Window), in.policy.Budget); err != nil {
 		return in, &invalidError{reason: slov1alpha1.ReasonInvalidPolicy,
 			err: fmt.Errorf("policy %q does not fit window %s: %w", in.policy.Name, slo.Spec.Window, err)}
 	}
-	in.warnings = budget.Warnings(in.objective, in.policy.Budget)
+	in.warnings = policy.Warnings(&slo.Spec, in.objective, in.indicator, in.policy)
 	return in, nil
 }
 
-// resolvePolicy: policyRef, else the policy named "default", else the built-in one.
-func (r *ServiceLevelObjectiveReconciler) resolvePolicy(ctx context.Context, slo *slov1alpha1.ServiceLevelObjective) (policy.Policy, error) {
-	name := PolicyNameOf(slo)
-	ebp := &slov1alpha1.ErrorBudgetPolicy{}
-	if err := r.Get(ctx, client.ObjectKey{Name: name}, ebp); err != nil {
-		if !kerrors.IsNotFound(err) {
-			return policy.Policy{}, fmt.Errorf("getting ErrorBudgetPolicy %q: %w", name, err)
-		}
-		if slo.Spec.PolicyRef == nil {
-			return policy.Builtin(), nil
-		}
-		return policy.Policy{}, &invalidError{reason: slov1alpha1.ReasonPolicyNotFound, retry: true,
-			err: fmt.Errorf("ErrorBudgetPolicy %q not found", name)}
-	}
-	p, err := policy.FromSpec(ebp.Name, &ebp.Spec)
-	if err != nil {
-		return policy.Policy{}, &invalidError{reason: slov1alpha1.ReasonInvalidPolicy, retry: true,
-			err: fmt.Errorf("ErrorBudgetPolicy %q is invalid: %w", name, err)}
-	}
-	return p, nil
+// measurement is what one evaluation got from Prometheus.
+type measurement struct {
+	m   budget.Measurements
+	err error
+	// carriedFrom is set when the SLO window went unanswered and its last known
+	// value (measured then) stands in for it.
+	carriedFrom time.Time
+	carried     time.Duration
+	// source is the SLI source asked (nil when there was none).
+	source sli.Source
 }
 
 func (r *ServiceLevelObjectiveReconciler) measure(ctx context.Context, slo *slov1alpha1.ServiceLevelObjective,
-	in inputs, windows []time.Duration) (budget.Measurements, error) {
+	in inputs, windows []time.Duration) measurement {
 	address := r.PrometheusAddress
 	if slo.Spec.Prometheus != nil && slo.Spec.Prometheus.Address != "" {
 		address = slo.Spec.Prometheus.Address
 	}
+	var out measurement
 	if address == "" {
-		return nil, errors.New("no Prometheus address: set --prometheus-address or spec.prometheus.address")
-	}
-	src, err := r.Sources(address)
-	if err != nil {
-		return nil, fmt.Errorf("connecting to Prometheus at %s: %w", address, err)
-	}
-	if r.QueryTimeout > 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, r.QueryTimeout)
+		out.err = errors.New("no Prometheus address: set --prometheus-address or spec.prometheus.address")
+	} else if src, err := r.Sources(address); err != nil {
+		out.err = fmt.Errorf("connecting to Prometheus at %s: %w", address, err)
+	} else {
+		out.source = src
+		// Every query has its own timeout; the evaluation as a whole gets one per
+		// round of concurrent queries, so a slow Prometheus costs windows, longest
+		// asked first, not the whole evaluation.
+		ctx, cancel := context.WithTimeout(ctx, sli.EvaluationDeadline(r.queryTimeout(), len(windows)))
 		defer cancel()
+		var results map[time.Duration]sli.Result
+		results, out.err = src.Measure(ctx, in.indicator, windows)
+		out.m = make(budget.Measurements, len(results))
+		for w, res := range results {
+			out.m[w] = budget.Measurement{ErrorRatio: res.ErrorRatio, Events: res.Events, OK: true}
+		}
 	}
-	results, err := src.Measure(ctx, in.indicator, windows)
-	m := make(budget.Measurements, len(results))
-	for w, res := range results {
-		m[w] = budget.Measurement{ErrorRatio: res.ErrorRatio, Events: res.Events, OK: true}
+	// The SLO window unanswered (an error, not an empty answer): keep the budget
+	// it last measured, so that a slow or unreachable Prometheus can only hold a
+	// budget freeze, never lift it.
+	if out.err != nil && unanswered(out.err, in.objective.Window) {
+		if m, at, ok := lastMeasured(&slo.Status, in.objective.Window); ok {
+			if out.m == nil {
+				out.m = budget.Measurements{}
+			}
+			out.m[in.objective.Window] = m
+			out.carriedFrom, out.carried = at, in.objective.Window
+		}
 	}
-	return m, err
+	return out
+}
+
+func (r *ServiceLevelObjectiveReconciler) queryTimeout() time.Duration {
+	if r.QueryTimeout > 0 {
+		return r.QueryTimeout
+	}
+	return sli.DefaultTimeout
+}
+
+// unanswered reports whether err says that window was not answered: a
+// *sli.QueryError for it, or an error about the source as a whole.
+func unanswered(err error, window time.Duration) bool {
+	found, specific := false, false
+	walkErrors(err, func(e error) {
+		if qe, ok := e.(*sli.QueryError); ok {
+			specific = true
+			found = found || qe.Window == window
+		}
+	})
+	return found || !specific
+}
+
+// walkErrors calls fn on err and every error it wraps, joined ones included.
+func walkErrors(err error, fn func(error)) {
+	if err == nil {
+		return
+	}
+	fn(err)
+	switch u := err.(type) {
+	case interface{ Unwrap() []error }:
+		for _, e := range u.Unwrap() {
+			walkErrors(e, fn)
+		}
+	case interface{ Unwrap() error }:
+		walkErrors(u.Unwrap(), fn)
+	}
+}
+
+// lastMeasured is the last measurement of a window that status holds, and when
+// it was measured.
+func lastMeasured(st *slov1alpha1.ServiceLevelObjectiveStatus, window time.Duration) (budget.Measurement, time.Time, bool) {
+	name := string(durationOf(window))
+	for _, w := range st.BurnRates {
+		if w.Window != name || !w.DataAvailable || w.ErrorRatio == "" {
+			continue
+		}
+		ratio, err := strconv.ParseFloat(string(w.ErrorRatio), 64)
+		if err != nil {
+			return budget.Measurement{}, time.Time{}, false
+		}
+		events := -1.0
+		if w.Events != "" {
+			if e, err := strconv.ParseFloat(string(w.Events), 64); err == nil {
+				events = e
+			}
+		}
+		at := sloview.TimeOf(w.CarriedFrom)
+		if at.IsZero() {
+			at = sloview.TimeOf(st.LastEvaluationTime)
+		}
+		return budget.Measurement{ErrorRatio: ratio, Events: events, OK: true}, at, true
+	}
+	return budget.Measurement{}, time.Time{}, false
+}
+
+// seriesCheckInterval is how often an SLO whose errors never show is checked
+// for error series at all.
+const seriesCheckInterval = time.Hour
+
+type seriesCheck struct {
+	at   time.Time
+	seen bool
+}
+
+// indicatorWarnings warns when a ratio indicator's errors selector matched no
+// series over the SLO window while the SLI reads 100%: a typo in a label value
+// would otherwise pass as a perfect service. It asks Prometheus's series API at
+// most once an hour per SLO, and only when no error was measured.
+func (r *ServiceLevelObjectiveReconciler) indicatorWarnings(ctx context.Context, slo *slov1alpha1.ServiceLevelObjective,
+	in inputs, m measurement, now time.Time) []string {
+	checker, ok := m.source.(sli.SeriesChecker)
+	slom, measured := m.m[in.objective.Window]
+	if !ok || in.indicator.Ratio == nil || !measured || slom.ErrorRatio != 0 || !m.carriedFrom.IsZero() {
+		return nil
+	}
+	key := slo.Namespace + "/" + slo.Name + "/" + in.indicator.Ratio.Errors
+	if v, ok := r.seriesChecks.Load(key); ok && now.Sub(v.(seriesCheck).at) < seriesCheckInterval {
+		return seriesWarning(v.(seriesCheck).seen, in)
+	}
+	seen, err := checker.SeriesSeen(ctx, in.indicator.Ratio.Errors, in.objective.Window)
+	if err != nil {
+		return nil
+	}
+	r.seriesChecks.Store(key, seriesCheck{at: now, seen: seen})
+	return seriesWarning(seen, in)
+}
+
+func seriesWarning(seen bool, in inputs) []string {
+	if seen {
+		return nil
+	}
+	return []string{fmt.Sprintf("spec.indicator.ratio.errors matched no series in the last %s, so the SLI reads 100%%: "+
+		"right if the service had no errors (counters often appear only with the first error), "+
+		"otherwise check the selector's metric name and label values", durationOf(in.objective.Window))}
 }
 
 func (r *ServiceLevelObjectiveReconciler) requeueAfter(interval time.Duration) time.Duration {
@@ -255,13 +407,30 @@ func (r *ServiceLevelObjectiveReconciler) SetupWithManager(mgr ctrl.Manager, opt
 	if r.Clock == nil {
 		r.Clock = clock.RealClock{}
 	}
+	if r.Kinds == nil {
+		r.Kinds = workload.Default()
+	}
 	return ctrl.NewControllerManagedBy(mgr).
-		For(&slov1alpha1.ServiceLevelObjective{}, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
+		For(&slov1alpha1.ServiceLevelObjective{}, builder.WithPredicates(predicate.Or(
+			predicate.GenerationChangedPredicate{}, deletionPredicate()))).
 		Watches(&slov1alpha1.ErrorBudgetPolicy{}, handler.EnqueueRequestsFromMapFunc(r.slosForPolicy),
 			builder.WithPredicates(predicate.GenerationChangedPredicate{})).
 		WithOptions(opts).
 		Named("servicelevelobjective").
 		Complete(r)
+}
+
+// deletionPredicate passes updates that start an object's deletion (which do
+// not change its generation).
+func deletionPredicate() predicate.Predicate {
+	return predicate.Funcs{
+		CreateFunc:  func(event.CreateEvent) bool { return false },
+		DeleteFunc:  func(event.DeleteEvent) bool { return false },
+		GenericFunc: func(event.GenericEvent) bool { return false },
+		UpdateFunc: func(e event.UpdateEvent) bool {
+			return e.ObjectOld.GetDeletionTimestamp().IsZero() && !e.ObjectNew.GetDeletionTimestamp().IsZero()
+		},
+	}
 }
 
 // slosForPolicy maps a policy to the SLOs that ask for it by name (SLOs without

@@ -13,26 +13,12 @@ import (
 
 	slov1alpha1 "github.com/budgetgate/budgetgate/api/v1alpha1"
 	"github.com/budgetgate/budgetgate/internal/budget"
+	"github.com/budgetgate/budgetgate/internal/sloview"
 )
 
-// stateFromStatus reads the freeze state persisted in status.
-func stateFromStatus(st *slov1alpha1.ServiceLevelObjectiveStatus) budget.State {
-	s := budget.State{
-		Frozen:           st.Freeze.Active,
-		Since:            timeOf(st.Freeze.Since),
-		HoldUntil:        timeOf(st.Freeze.HoldUntil),
-		Rule:             st.Freeze.Rule,
-		LastFreezeFiring: timeOf(st.Freeze.LastFiringTime),
-		Rules:            make(map[string]budget.RuleMemory, len(st.Rules)),
-	}
-	for _, r := range st.Rules {
-		s.Rules[r.Name] = budget.RuleMemory{Firing: r.Firing, LastData: timeOf(r.LastDataTime)}
-	}
-	return s
-}
-
 // writeStatus records an evaluation in status.
-func writeStatus(slo *slov1alpha1.ServiceLevelObjective, in inputs, eval budget.Evaluation, queryErr error, now time.Time) {
+func writeStatus(slo *slov1alpha1.ServiceLevelObjective, in inputs, eval budget.Evaluation, measured measurement, now time.Time) {
+	queryErr := measured.err
 	st := &slo.Status
 	gen := slo.Generation
 	st.ObservedGeneration = gen
@@ -53,9 +39,14 @@ func writeStatus(slo *slov1alpha1.ServiceLevelObjective, in inputs, eval budget.
 	st.BurnRates = make([]slov1alpha1.WindowBurnRate, 0, len(eval.Windows))
 	for _, w := range eval.Windows {
 		br := slov1alpha1.WindowBurnRate{Window: string(durationOf(w.Window)), DataAvailable: w.OK}
+		if w.Window == in.objective.Window && w.OK {
+			br.CarriedFrom = timePtr(measured.carriedFrom)
+		}
 		if w.OK {
 			br.BurnRate = decimal(w.BurnRate, 4)
-			br.ErrorRatio = decimal(w.ErrorRatio, 6)
+			// Full precision: the SLO window's ratio is what a slow Prometheus
+			// leaves the budget at (see measure).
+			br.ErrorRatio = decimal(w.ErrorRatio, 12)
 			if w.Events >= 0 {
 				br.Events = decimal(w.Events, 0)
 			}
@@ -107,7 +98,11 @@ func writeStatus(slo *slov1alpha1.ServiceLevelObjective, in inputs, eval budget.
 	if eval.Budget != nil {
 		ready.Message += fmt.Sprintf(": SLI %.4f%%, budget %.1f%% left", eval.SLI*100, eval.Budget.Remaining*100)
 	}
-	if queryErr != nil && !anyWindow(eval) {
+	if !measured.carriedFrom.IsZero() && eval.Budget != nil {
+		ready.Message += fmt.Sprintf(" (the budget as last measured, at %s: Prometheus did not answer for the SLO window)",
+			measured.carriedFrom.UTC().Format(time.RFC3339))
+	}
+	if queryErr != nil && !anyWindowAnswered(eval, measured) {
 		ready.Status, ready.Reason = metav1.ConditionFalse, slov1alpha1.ReasonQueryFailed
 		ready.Message = "No window could be measured: " + queryErr.Error()
 	}
@@ -175,6 +170,8 @@ func setNotReady(slo *slov1alpha1.ServiceLevelObjective, reason, message string)
 
 func exportMetrics(slo *slov1alpha1.ServiceLevelObjective, eval budget.Evaluation) {
 	ns, name := slo.Namespace, slo.Name
+	var now exportedSeries
+	defer func() { forgetStaleSeries(ns, name, now) }()
 	if eval.Budget != nil {
 		budgetRemaining.WithLabelValues(ns, name).Set(eval.Budget.Remaining)
 	} else {
@@ -184,12 +181,14 @@ func exportMetrics(slo *slov1alpha1.ServiceLevelObjective, eval budget.Evaluatio
 		window := string(durationOf(w.Window))
 		if w.OK {
 			burnRate.WithLabelValues(ns, name, window).Set(w.BurnRate)
+			now.windows = append(now.windows, window)
 		} else {
 			burnRate.DeleteLabelValues(ns, name, window)
 		}
 	}
 	for _, r := range eval.Rules {
 		ruleFiring.WithLabelValues(ns, name, r.Name, string(r.Action)).Set(boolFloat(r.Firing))
+		now.rules = append(now.rules, [2]string{r.Name, string(r.Action)})
 	}
 	frozen.WithLabelValues(ns, name).Set(boolFloat(eval.State.Frozen))
 }
@@ -228,9 +227,11 @@ func anyFreezeRuleFiringWithData(eval budget.Evaluation) bool {
 	return false
 }
 
-func anyWindow(eval budget.Evaluation) bool {
+// anyWindowAnswered: Prometheus answered for some window in this evaluation
+// (a window carried from an earlier one does not count).
+func anyWindowAnswered(eval budget.Evaluation, m measurement) bool {
 	for _, w := range eval.Windows {
-		if w.OK {
+		if w.OK && (m.carriedFrom.IsZero() || w.Window != m.carried) {
 			return true
 		}
 	}
@@ -256,19 +257,10 @@ func durationOf(d time.Duration) slov1alpha1.Duration {
 	return slov1alpha1.Duration(model.Duration(d).String())
 }
 
-func timeOf(t *metav1.Time) time.Time {
-	if t == nil {
-		return time.Time{}
-	}
-	return t.Time
-}
-
-func timePtr(t time.Time) *metav1.Time {
-	if t.IsZero() {
-		return nil
-	}
-	return &metav1.Time{Time: t}
-}
+var (
+	timeOf  = sloview.TimeOf
+	timePtr = sloview.TimePtr
+)
 
 func boolFloat(b bool) float64 {
 	if b {

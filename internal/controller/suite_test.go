@@ -2,6 +2,7 @@ package controller_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -116,6 +117,7 @@ type scriptedSource struct {
 	mu      sync.Mutex
 	scripts map[string]script
 	calls   map[string]int
+	unseen  map[string]bool
 }
 
 type script struct {
@@ -123,10 +125,33 @@ type script struct {
 	dflt   *float64                  // ratio for windows not in ratios
 	events float64
 	err    error
+	failed []time.Duration // windows whose query fails (times out)
 }
 
 func newScriptedSource() *scriptedSource {
-	return &scriptedSource{scripts: map[string]script{}, calls: map[string]int{}}
+	return &scriptedSource{scripts: map[string]script{}, calls: map[string]int{}, unseen: map[string]bool{}}
+}
+
+// failWindows scripts every window at dflt, except that the queries of failed
+// windows time out.
+func (s *scriptedSource) failWindows(key string, dflt float64, failed ...time.Duration) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.scripts[key] = script{dflt: &dflt, events: 10000, failed: failed}
+}
+
+// noSeries makes SeriesSeen report that the key's selector never matched.
+func (s *scriptedSource) noSeries(key string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.unseen[key] = true
+}
+
+// SeriesSeen implements sli.SeriesChecker.
+func (s *scriptedSource) SeriesSeen(_ context.Context, selector string, _ time.Duration) (bool, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return !s.unseen[selector], nil
 }
 
 func keyOf(ind sli.Indicator) string {
@@ -165,14 +190,19 @@ func (s *scriptedSource) Measure(_ context.Context, ind sli.Indicator, windows [
 		return nil, sc.err
 	}
 	out := map[time.Duration]sli.Result{}
+	var errs []error
 	for _, w := range windows {
+		if slices.Contains(sc.failed, w) {
+			errs = append(errs, &sli.QueryError{Window: w, Query: "scripted", Err: context.DeadlineExceeded})
+			continue
+		}
 		if r, ok := sc.ratios[w]; ok {
 			out[w] = sli.Result{ErrorRatio: r, Events: sc.events}
 		} else if sc.dflt != nil {
 			out[w] = sli.Result{ErrorRatio: *sc.dflt, Events: sc.events}
 		}
 	}
-	return out, nil
+	return out, errors.Join(errs...)
 }
 
 // newNamespace creates a namespace for one spec.

@@ -134,17 +134,29 @@ type fakeLookups struct {
 	history    []corev1.PodTemplateSpec
 	historyErr error
 	allowed    bool
+	mayLift    bool
 	sarErr     error
 	calls      []string
 }
 
-func (f *fakeLookups) PreviousTemplates(_ context.Context, w *Workload) ([]corev1.PodTemplateSpec, error) {
-	f.calls = append(f.calls, "PreviousTemplates "+w.Kind+" "+w.Namespace+"/"+w.Name)
-	return f.history, f.historyErr
+// Revisions walks the history like the webhook does: until fn says stop, then
+// the error (a history error after the whole history, as a list that fails on
+// its last page).
+func (f *fakeLookups) Revisions(_ context.Context, w *Workload, fn func(*corev1.PodTemplateSpec) bool) error {
+	f.calls = append(f.calls, "Revisions "+w.Kind+" "+w.Namespace+"/"+w.Name)
+	for i := range f.history {
+		if !fn(&f.history[i]) {
+			return nil
+		}
+	}
+	return f.historyErr
 }
 
-func (f *fakeLookups) MayReleaseDuringFreeze(_ context.Context, u authenticationv1.UserInfo, ns string) (bool, error) {
-	f.calls = append(f.calls, "MayReleaseDuringFreeze "+u.Username+" "+ns)
+func (f *fakeLookups) Authorized(_ context.Context, u authenticationv1.UserInfo, ns, verb string) (bool, error) {
+	f.calls = append(f.calls, "Authorized "+u.Username+" "+ns+" "+verb)
+	if verb == LiftFreezeVerb {
+		return f.mayLift && u.Username == "alice", f.sarErr
+	}
 	return f.allowed && u.Username == "alice", f.sarErr
 }
 
@@ -169,9 +181,13 @@ const (
 	stillUpdS  = "Still allowed during the freeze: rollback to a previous revision (kubectl rollout undo deployment/checkout -n shop), scaling, restart with an unchanged template (kubectl rollout restart deployment/checkout -n shop) and a pod template annotated budgetgate.dev/release-class: security, applied by a user allowed to release-during-freeze."
 	stillCre   = "Still allowed during the freeze: a pod template annotated budgetgate.dev/release-class: hotfix or security, applied by a user allowed to release-during-freeze."
 	askFex     = "To release anyway, ask a platform admin for a FreezeException (kind FreezeException, short name fex) in namespace shop with spec.workloads [{kind: Deployment, name: checkout}] or a matching spec.workloadSelector, a spec.reason and a spec.expiresAt (kubectl create -f <file>; kubectl get fex -n shop)."
-	histCall   = "PreviousTemplates Deployment shop/checkout"
-	sarAlice   = "MayReleaseDuringFreeze alice shop"
-	sarMallory = "MayReleaseDuringFreeze mallory shop"
+	histCall   = "Revisions Deployment shop/checkout"
+	sarAlice   = "Authorized alice shop release-during-freeze"
+	sarMallory = "Authorized mallory shop release-during-freeze"
+	liftAlice  = "Authorized alice shop lift-freeze"
+
+	relabelHead = "budgetgate: Deployment shop/checkout may not change its labels now: the new labels would take it out of the freeze of "
+	relabelTail = "Change the labels after the freeze lifts, or have someone allowed to lift-freeze make the change (kubectl auth can-i lift-freeze servicelevelobjectives.slo.budgetgate.dev -n shop)."
 )
 
 func lines(l ...string) string { return strings.Join(l, "\n") }
@@ -417,12 +433,70 @@ func decideCases() []decideCase {
 			wantCalls: []string{histCall},
 		},
 		{
-			name:      "relabel to escape the selector: old labels still select",
-			req:       update(deploy(checkout, v1), deploy(map[string]string{"app": "checkout-v2"}, v2), alice),
-			frozen:    []FrozenSLO{sloAvail},
-			lookups:   prevHistory(),
-			want:      denyAvail,
-			wantCalls: []string{histCall},
+			name:    "relabel to escape the selector with a release: denied as a relabel",
+			req:     update(deploy(checkout, v1), deploy(map[string]string{"app": "checkout-v2"}, v2), alice),
+			frozen:  []FrozenSLO{sloAvail},
+			lookups: prevHistory(),
+			want: Result{
+				Decision: Deny, Class: ClassRelabel, SLOs: availOnly,
+				Message: lines(relabelHead+descAvail+".", `User "alice" may not lift-freeze on servicelevelobjectives.slo.budgetgate.dev in namespace shop.`, relabelTail),
+			},
+			wantCalls: []string{liftAlice},
+		},
+		{
+			// The first step of the two-step escape: labels only, template unchanged.
+			name:    "relabel out of a frozen selector, template unchanged: denied",
+			req:     update(deploy(checkout, v1), deploy(map[string]string{"app": "checkout-v2"}, tpl("v1")), mallory),
+			frozen:  []FrozenSLO{sloAvail},
+			lookups: &fakeLookups{mayLift: true},
+			want: Result{
+				Decision: Deny, Class: ClassRelabel, SLOs: availOnly,
+				Message: lines(relabelHead+descAvail+".", `User "mallory" may not lift-freeze on servicelevelobjectives.slo.budgetgate.dev in namespace shop.`, relabelTail),
+			},
+			wantCalls: []string{"Authorized mallory shop lift-freeze"},
+		},
+		{
+			name:    "relabel out of a frozen selector by a user who may lift-freeze: admitted and recorded",
+			req:     update(deploy(checkout, v1), deploy(map[string]string{"app": "checkout-v2"}, tpl("v1")), alice),
+			frozen:  []FrozenSLO{sloAvail},
+			lookups: &fakeLookups{mayLift: true},
+			want: Result{
+				Decision: Allow, Class: ClassRelabel, SLOs: availOnly,
+				Message:          `budgetgate: Deployment shop/checkout relabelled out of the freeze of SLO shop/checkout-availability by "alice", who may lift-freeze`,
+				Warnings:         []string{`budgetgate: Deployment shop/checkout relabelled out of the freeze of SLO shop/checkout-availability by "alice", who may lift-freeze`},
+				AuditAnnotations: map[string]string{"user": "alice", "left-freeze-of": "shop/checkout-availability"},
+			},
+			wantCalls: []string{liftAlice},
+		},
+		{
+			name:    "relabel out of a DryRun freeze: warn",
+			req:     update(deploy(checkout, v1), deploy(map[string]string{"app": "checkout-v2"}, tpl("v1")), alice),
+			frozen:  []FrozenSLO{sloDry},
+			lookups: &fakeLookups{},
+			want: Result{
+				Decision: Warn, Class: ClassDryRun, SLOs: []string{"shop/checkout-errors"},
+				Message: lines("DryRun: would deny: "+relabelHead+descDry+".", `User "alice" may not lift-freeze on servicelevelobjectives.slo.budgetgate.dev in namespace shop.`, relabelTail),
+				Warnings: []string{"DryRun: would deny: " + relabelHead + descDry + `. User "alice" may not lift-freeze on servicelevelobjectives.slo.budgetgate.dev in namespace shop. ` + relabelTail},
+			},
+			wantCalls: []string{liftAlice},
+		},
+		{
+			name:    "relabel that stays selected by the frozen SLO is not gated",
+			req:     update(deploy(checkout, v1), deploy(map[string]string{"app": "checkout", "team": "pay"}, tpl("v1")), mallory),
+			frozen:  []FrozenSLO{sloAvail},
+			lookups: &fakeLookups{},
+			want:    Result{Decision: Allow, Class: ClassScaleOrMetadata, SLOs: availOnly, Message: scaleMsg},
+		},
+		{
+			name:    "lift-freeze check fails: deny says so",
+			req:     update(deploy(checkout, v1), deploy(map[string]string{"app": "checkout-v2"}, tpl("v1")), alice),
+			frozen:  []FrozenSLO{sloAvail},
+			lookups: &fakeLookups{sarErr: context.DeadlineExceeded},
+			want: Result{
+				Decision: Deny, Class: ClassRelabel, SLOs: availOnly,
+				Message: lines(relabelHead+descAvail+".", `Could not check whether "alice" may lift-freeze: budgetgate's deadline for this decision passed before the API server answered.`, relabelTail),
+			},
+			wantCalls: []string{liftAlice},
 		},
 		{
 			name:      "relabel into a frozen selector: new labels select",
@@ -449,8 +523,27 @@ func decideCases() []decideCase {
 			lookups: &fakeLookups{historyErr: errBoom},
 			want: Result{
 				Decision: Deny, Class: ClassTemplateChange, SLOs: availOnly,
-				Message: lines(headUpdate+descAvail+".", "Could not read the revision history to recognise a rollback: connection refused.", stillUpd, askFex),
+				Message: lines(headUpdate+descAvail+".", "Could not verify that this is a rollback: reading the revision history failed: connection refused. If it is one, retry it.", stillUpd, askFex),
 			},
+			wantCalls: []string{histCall},
+		},
+		{
+			name:    "history lookup past the deadline: deny says the rollback could not be verified",
+			req:     update(deploy(checkout, v1), deploy(checkout, v2), alice),
+			frozen:  []FrozenSLO{sloAvail},
+			lookups: &fakeLookups{historyErr: fmt.Errorf("listing ReplicaSets: %w", context.DeadlineExceeded)},
+			want: Result{
+				Decision: Deny, Class: ClassTemplateChange, SLOs: availOnly,
+				Message: lines(headUpdate+descAvail+".", "Could not verify that this is a rollback: reading the revision history failed: budgetgate's deadline for this decision passed before the API server answered. If it is one, retry it.", stillUpd, askFex),
+			},
+			wantCalls: []string{histCall},
+		},
+		{
+			name:      "rollback found before a later history error: admitted",
+			req:       update(deploy(checkout, v1), deploy(checkout, tpl("v0")), alice),
+			frozen:    []FrozenSLO{sloAvail},
+			lookups:   &fakeLookups{history: history(tpl("v0", hashed("5d4c"))), historyErr: errBoom},
+			want:      Result{Decision: Allow, Class: ClassRollback, SLOs: availOnly, Message: "budgetgate: rollback of Deployment shop/checkout to a previous revision during the freeze of SLO shop/checkout-availability"},
 			wantCalls: []string{histCall},
 		},
 		{
@@ -760,8 +853,9 @@ func decideCases() []decideCase {
 			frozen:     []FrozenSLO{sloAvail},
 			exceptions: []Exception{fexExpired},
 			lookups:    prevHistory(),
-			want:       denyAvail,
-			wantCalls:  []string{histCall},
+			want: Result{Decision: Deny, Class: ClassTemplateChange, SLOs: availOnly,
+				Message: lines(headUpdate+descAvail+".", "FreezeException shop/old expired at 2026-05-01T10:30:00Z.", stillUpd, askFex)},
+			wantCalls: []string{histCall},
 		},
 		{
 			name:       "exception for another workload, kind, or namespace: deny",
@@ -789,8 +883,8 @@ func decideCases() []decideCase {
 			lookups:    &fakeLookups{},
 			want: Result{
 				Decision: Warn, Class: ClassDryRun, SLOs: []string{"shop/checkout-errors"},
-				Message:  lines("DryRun: would deny: "+headUpdate+descDry+".", stillUpd, askFex),
-				Warnings: []string{"DryRun: would deny: " + headUpdate + descDry + ". " + stillUpd + " " + askFex},
+				Message:  lines("DryRun: would deny: "+headUpdate+descDry+".", "FreezeException shop/old expired at 2026-05-01T10:30:00Z.", stillUpd, askFex),
+				Warnings: []string{"DryRun: would deny: " + headUpdate + descDry + ". FreezeException shop/old expired at 2026-05-01T10:30:00Z. " + stillUpd + " " + askFex},
 			},
 			wantCalls: []string{histCall},
 		},
@@ -824,7 +918,7 @@ func decideCases() []decideCase {
 					"Still allowed during the freeze: rollback to a previous revision (kubectl rollout undo statefulset/pg -n db), scaling and restart with an unchanged template (kubectl rollout restart statefulset/pg -n db).",
 					"To release anyway, ask a platform admin for a FreezeException (kind FreezeException, short name fex) in namespace db with spec.workloads [{kind: StatefulSet, name: pg}] or a matching spec.workloadSelector, a spec.reason and a spec.expiresAt (kubectl create -f <file>; kubectl get fex -n db)."),
 			},
-			wantCalls: []string{"PreviousTemplates StatefulSet db/pg"},
+			wantCalls: []string{"Revisions StatefulSet db/pg"},
 		},
 	}
 }
@@ -872,7 +966,7 @@ func checkInvariants(t *testing.T, r Result, calls []string) {
 			t.Errorf("class %s made lookups: %v", r.Class, calls)
 		}
 	}
-	if (r.Decision == Deny) != (r.Class == ClassTemplateChange || r.Class == ClassCreate) {
+	if (r.Decision == Deny) != (r.Class == ClassTemplateChange || r.Class == ClassCreate || r.Class == ClassRelabel && r.AuditAnnotations == nil) {
 		t.Errorf("Decision %s with Class %s", r.Decision, r.Class)
 	}
 	if (r.Decision == Warn) != (r.Class == ClassDryRun) {
@@ -1025,6 +1119,16 @@ func metaLabels(kv ...string) (m metav1.ObjectMeta) {
 func TestNamesMatchAPI(t *testing.T) {
 	if ReleaseClassAnnotation != slov1alpha1.ReleaseClassAnnotation {
 		t.Errorf("ReleaseClassAnnotation = %q, API says %q", ReleaseClassAnnotation, slov1alpha1.ReleaseClassAnnotation)
+	}
+	for _, pair := range [][2]string{
+		{ReleaseReasonAnnotation, slov1alpha1.ReleaseReasonAnnotation},
+		{approveAnnotation, slov1alpha1.ApproveAnnotation},
+		{ReleaseDuringFreezeVerb, slov1alpha1.VerbReleaseDuringFreeze},
+		{LiftFreezeVerb, slov1alpha1.VerbLiftFreeze},
+	} {
+		if pair[0] != pair[1] {
+			t.Errorf("freeze says %q, API says %q", pair[0], pair[1])
+		}
 	}
 	if SLOGroup != slov1alpha1.GroupVersion.Group {
 		t.Errorf("SLOGroup = %q, API says %q", SLOGroup, slov1alpha1.GroupVersion.Group)

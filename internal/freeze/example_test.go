@@ -14,11 +14,11 @@ import (
 
 type noHistory struct{}
 
-func (noHistory) PreviousTemplates(context.Context, *freeze.Workload) ([]corev1.PodTemplateSpec, error) {
-	return nil, nil
+func (noHistory) Revisions(context.Context, *freeze.Workload, func(*corev1.PodTemplateSpec) bool) error {
+	return nil
 }
 
-func (noHistory) MayReleaseDuringFreeze(context.Context, authenticationv1.UserInfo, string) (bool, error) {
+func (noHistory) Authorized(context.Context, authenticationv1.UserInfo, string, string) (bool, error) {
 	return false, nil
 }
 

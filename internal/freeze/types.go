@@ -30,10 +30,19 @@ const (
 	// PodTemplateHashLabel is added by the Deployment controller to the templates
 	// of its ReplicaSets (appsv1.DefaultDeploymentUniqueLabelKey).
 	PodTemplateHashLabel = "pod-template-hash"
+	// ReleaseReasonAnnotation, on a pod template, renews a release-class claim:
+	// a class already on the template counts only when this changes with it.
+	ReleaseReasonAnnotation = "budgetgate.dev/release-reason"
 	// ReleaseDuringFreezeVerb is the custom RBAC verb on
 	// servicelevelobjectives.slo.budgetgate.dev that lets a user release an exempt
 	// release class during a freeze.
 	ReleaseDuringFreezeVerb = "release-during-freeze"
+	// LiftFreezeVerb is the custom RBAC verb on
+	// servicelevelobjectives.slo.budgetgate.dev that lets a user take a workload
+	// out of a frozen SLO's selection (and change or delete a frozen SLO).
+	LiftFreezeVerb = "lift-freeze"
+	// DefaultMaxExceptionDuration bounds break-glass when a FrozenSLO says nothing.
+	DefaultMaxExceptionDuration = 24 * time.Hour
 	// SLOResource and SLOGroup name the resource the verb is checked on.
 	SLOResource = "servicelevelobjectives"
 	SLOGroup    = "slo.budgetgate.dev"
@@ -65,12 +74,14 @@ const (
 	ClassException       Class = "exception"
 	ClassDryRun          Class = "dry-run"
 	ClassNotFrozen       Class = "not-frozen"
+	// ClassRelabel: labels that take a workload out of a frozen SLO's selection.
+	ClassRelabel Class = "relabel"
 )
 
 // Classes lists every Class, e.g. to pre-register metric label values.
 var Classes = []Class{
 	ClassTemplateChange, ClassCreate, ClassRollback, ClassRestart, ClassScaleOrMetadata,
-	ClassExemptClass, ClassException, ClassDryRun, ClassNotFrozen,
+	ClassExemptClass, ClassException, ClassDryRun, ClassNotFrozen, ClassRelabel, ClassHistory,
 }
 
 // Operation is the admission operation; the webhook passes
@@ -114,6 +125,11 @@ type FrozenSLO struct {
 	Since, HoldUntil time.Time
 	// ExemptReleaseClasses of the policy, defaults already applied.
 	ExemptReleaseClasses []string
+	// MaxExceptionDuration of the policy bounds a workload's break-glass within
+	// one freeze (0: DefaultMaxExceptionDuration).
+	MaxExceptionDuration time.Duration
+	// RequireExceptionApproval: exceptions count only once approved.
+	RequireExceptionApproval bool
 }
 
 // WorkloadRef names a workload explicitly in a FreezeException.
@@ -121,27 +137,40 @@ type WorkloadRef struct {
 	Kind, Name string
 }
 
-// Exception is a FreezeException already known to be valid. Decide still ignores
-// it once now is not before ExpiresAt.
+// Exception is a FreezeException the exception controller found valid. Decide
+// honours it for a workload it covers by the workload's old and new labels (or
+// name) while it is not expired, not being deleted, approved where a policy
+// requires it, and within the workload's break-glass bound: in one freeze, the
+// exceptions covering a workload are honoured at most MaxExceptionDuration
+// after the first of them began to count (its creation, or the freeze's start).
+// Deleted exceptions are kept (Terminating) during the freeze they may have
+// counted in, so that deleting and re-creating one cannot restart that clock.
 type Exception struct {
 	Namespace, Name, Reason string
 	// Selector matches workload labels; nil or empty matches nothing.
 	Selector  labels.Selector
 	Workloads []WorkloadRef
 	ExpiresAt time.Time
+	// CreatedAt is the exception's creation time (zero: unknown, counts from
+	// the freeze's start).
+	CreatedAt time.Time
+	// Terminating: deleted, kept only as a record of the break-glass it gave.
+	Terminating bool
+	// RequestedBy and ApprovedBy as recorded by budgetgate's admission webhook.
+	RequestedBy, ApprovedBy string
 }
 
 // Lookups is implemented by the webhook. Decide calls it only when a freeze would
 // otherwise deny (or, in DryRun, would deny) the request. A nil Lookups means no
-// history and no permission.
+// history and no permission. Both calls honour the context's deadline.
 type Lookups interface {
-	// PreviousTemplates returns the pod templates of the workload's earlier
-	// revisions (ReplicaSets owned by a Deployment; ControllerRevisions of a
-	// StatefulSet or DaemonSet).
-	PreviousTemplates(ctx context.Context, w *Workload) ([]corev1.PodTemplateSpec, error)
-	// MayReleaseDuringFreeze runs a SubjectAccessReview for the verb
-	// release-during-freeze on servicelevelobjectives.slo.budgetgate.dev in namespace.
-	MayReleaseDuringFreeze(ctx context.Context, user authenticationv1.UserInfo, namespace string) (bool, error)
+	// Revisions calls fn with the pod template of each of the workload's
+	// earlier revisions (ReplicaSets a Deployment controls; ControllerRevisions
+	// of a StatefulSet or DaemonSet) until fn returns false.
+	Revisions(ctx context.Context, w *Workload, fn func(*corev1.PodTemplateSpec) bool) error
+	// Authorized runs a SubjectAccessReview for verb on
+	// servicelevelobjectives.slo.budgetgate.dev in namespace.
+	Authorized(ctx context.Context, user authenticationv1.UserInfo, namespace, verb string) (bool, error)
 }
 
 // Result is the decision with everything the webhook reports.
@@ -166,9 +195,13 @@ type Result struct {
 
 // Audit annotation keys.
 const (
-	AuditUser         = "user"
-	AuditReleaseClass = "release-class"
-	AuditException    = "exception"
-	AuditReason       = "reason"
-	AuditFrozenBy     = "frozen-by"
+	AuditUser          = "user"
+	AuditReleaseClass  = "release-class"
+	AuditReleaseReason = "release-reason"
+	AuditException     = "exception"
+	AuditRequestedBy   = "exception-requested-by"
+	AuditApprovedBy    = "exception-approved-by"
+	AuditReason        = "reason"
+	AuditFrozenBy      = "frozen-by"
+	AuditLifted        = "left-freeze-of"
 )

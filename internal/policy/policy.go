@@ -142,11 +142,12 @@ func Builtin() Policy {
 // Policy is an ErrorBudgetPolicy read into the engine's terms, with the parts
 // that only enforcement needs.
 type Policy struct {
-	Name                 string
-	Mode                 slov1alpha1.PolicyMode
-	Budget               budget.Policy
-	ExemptReleaseClasses []string
-	MaxExceptionDuration time.Duration
+	Name                     string
+	Mode                     slov1alpha1.PolicyMode
+	Budget                   budget.Policy
+	ExemptReleaseClasses     []string
+	MaxExceptionDuration     time.Duration
+	RequireExceptionApproval bool
 }
 
 // FromSpec reads an ErrorBudgetPolicy spec, applying defaults and validating it.
@@ -163,12 +164,16 @@ func FromSpec(name string, spec *slov1alpha1.ErrorBudgetPolicySpec) (Policy, err
 	if p.ExemptReleaseClasses == nil {
 		p.ExemptReleaseClasses = DefaultExemptReleaseClasses
 	}
-	b := budget.Policy{Name: name, OnMissingData: budget.MissingDataRelease, MinEvents: float64(spec.MinEvents)}
+	p.RequireExceptionApproval = spec.RequireExceptionApproval
+	b := budget.Policy{Name: name, OnMissingData: budget.MissingDataRelease, MinEventsAuto: spec.MinEvents == nil}
+	if spec.MinEvents != nil {
+		b.MinEvents = float64(*spec.MinEvents)
+	}
 	var err error
 	if b.MinDuration, err = ParseDuration("spec.freeze.minDuration", spec.Freeze.MinDuration, DefaultMinDuration); err != nil {
 		errs = append(errs, err)
 	}
-	if b.ReleaseMargin, err = ParseDecimal("spec.freeze.releaseWhen.budgetRemainingAbove", spec.Freeze.ReleaseWhen.BudgetRemainingAbove, 0); err != nil {
+	if b.ReleaseMargin, err = ParseDecimal("spec.freeze.releaseWhen.budgetRemainingAbove", spec.Freeze.ReleaseWhen.BudgetRemainingAbove, budget.DefaultReleaseMargin); err != nil {
 		errs = append(errs, err)
 	} else if b.ReleaseMargin >= 1 {
 		errs = append(errs, fmt.Errorf("spec.freeze.releaseWhen.budgetRemainingAbove: %q must be below 1 (the whole budget), or a budget freeze could never lift",
@@ -187,8 +192,11 @@ func FromSpec(name string, spec *slov1alpha1.ErrorBudgetPolicySpec) (Policy, err
 	default:
 		errs = append(errs, fmt.Errorf("spec.onMissingData: %q must be Release or Hold", spec.OnMissingData))
 	}
-	if spec.MinEvents < 0 {
-		errs = append(errs, fmt.Errorf("spec.minEvents: %d must not be negative", spec.MinEvents))
+	if spec.MinEvents != nil && *spec.MinEvents < 0 {
+		errs = append(errs, fmt.Errorf("spec.minEvents: %d must not be negative (0 disables the low-traffic guard)", *spec.MinEvents))
+	}
+	if name == slov1alpha1.BuiltInPolicyName {
+		errs = append(errs, fmt.Errorf("metadata.name: %q is reserved for budgetgate's built-in policy; choose another name", name))
 	}
 	if len(spec.Rules) == 0 {
 		errs = append(errs, errors.New("spec.rules: at least one rule is required"))
@@ -272,6 +280,23 @@ func rule(i int, in *slov1alpha1.PolicyRule) (budget.Rule, error) {
 	}
 	r.BurnRate = out
 	return r, nil
+}
+
+// Warnings are what an SLO author should know about an SLO that is valid under
+// policy p: rules that can never fire for its target, indicators that probably
+// do not measure what was meant, and an error budget shorter than the
+// evaluation interval (a full outage spends it before the next evaluation).
+func Warnings(spec *slov1alpha1.ServiceLevelObjectiveSpec, o budget.Objective, ind sli.Indicator, p Policy) []string {
+	out := budget.Warnings(o, p.Budget)
+	out = append(out, sli.Warnings(ind)...)
+	if interval, err := EvaluationInterval(spec); err == nil {
+		if b := time.Duration((1 - o.Target) * float64(o.Window)); b < interval {
+			out = append(out, fmt.Sprintf(
+				"the error budget of %s over %s is %s of full outage, shorter than the evaluation interval %s: a full outage spends it before the next evaluation; lower the target, lengthen the window or shorten evaluationInterval",
+				spec.Target+"%", model.Duration(o.Window), b.Round(100*time.Millisecond), model.Duration(interval)))
+		}
+	}
+	return out
 }
 
 // CheckWindows reports policy windows longer than the SLO window, which could

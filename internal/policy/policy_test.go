@@ -1,11 +1,14 @@
 package policy
 
 import (
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"sigs.k8s.io/yaml"
 
 	slov1alpha1 "github.com/budgetgate/budgetgate/api/v1alpha1"
 	"github.com/budgetgate/budgetgate/internal/budget"
@@ -31,6 +34,7 @@ func TestFromSpec(t *testing.T) {
 			MaxExceptionDuration: 24 * time.Hour,
 			Budget: budget.Policy{
 				Name: "p", MinDuration: time.Hour, StaleHold: 30 * time.Minute, OnMissingData: budget.MissingDataRelease,
+				ReleaseMargin: 0.05, MinEventsAuto: true,
 				Rules: []budget.Rule{
 					{Name: "fast-burn", Action: budget.ActionFreeze, BurnRate: &budget.BurnRateRule{LongWindow: time.Hour, ShortWindow: 5 * time.Minute, BudgetShare: 0.02}},
 					{Name: "exhausted", Action: budget.ActionWarn, BudgetRemainingAtOrBelow: &zero},
@@ -40,17 +44,19 @@ func TestFromSpec(t *testing.T) {
 	}, {
 		name: "everything set",
 		spec: slov1alpha1.ErrorBudgetPolicySpec{
-			Mode:                 slov1alpha1.ModeDryRun,
-			Rules:                []slov1alpha1.PolicyRule{{Name: "r", BurnRate: &slov1alpha1.BurnRateCondition{LongWindow: "2m", ShortWindow: "30s", Factor: dec("5")}}},
-			Freeze:               slov1alpha1.FreezeSettings{MinDuration: "1m", ReleaseWhen: slov1alpha1.ReleaseWhen{BudgetRemainingAbove: "0.1"}},
-			ExemptReleaseClasses: []string{"hotfix"},
-			OnMissingData:        slov1alpha1.MissingDataHold,
-			StaleHold:            "5m",
-			MinEvents:            100,
-			MaxExceptionDuration: "4h",
+			Mode:                     slov1alpha1.ModeDryRun,
+			Rules:                    []slov1alpha1.PolicyRule{{Name: "r", BurnRate: &slov1alpha1.BurnRateCondition{LongWindow: "2m", ShortWindow: "30s", Factor: dec("5")}}},
+			Freeze:                   slov1alpha1.FreezeSettings{MinDuration: "1m", ReleaseWhen: slov1alpha1.ReleaseWhen{BudgetRemainingAbove: "0.1"}},
+			ExemptReleaseClasses:     []string{"hotfix"},
+			OnMissingData:            slov1alpha1.MissingDataHold,
+			StaleHold:                "5m",
+			MinEvents:                new(int64(100)),
+			MaxExceptionDuration:     "4h",
+			RequireExceptionApproval: true,
 		},
 		want: Policy{
 			Name: "p", Mode: slov1alpha1.ModeDryRun, ExemptReleaseClasses: []string{"hotfix"}, MaxExceptionDuration: 4 * time.Hour,
+			RequireExceptionApproval: true,
 			Budget: budget.Policy{
 				Name: "p", MinDuration: time.Minute, ReleaseMargin: 0.1, StaleHold: 5 * time.Minute,
 				OnMissingData: budget.MissingDataHold, MinEvents: 100,
@@ -71,7 +77,7 @@ func TestFromSpec(t *testing.T) {
 			Rules:  []slov1alpha1.PolicyRule{{Name: "r", BudgetRemainingBelow: dec("0")}},
 			Freeze: slov1alpha1.FreezeSettings{ReleaseWhen: slov1alpha1.ReleaseWhen{BudgetRemainingAbove: "1"}},
 		},
-		err: `spec.freeze.releaseWhen.budgetRemainingAbove: "1" must be below 1`,
+		err: `spec.freeze.releaseWhen.budgetRemainingAbove: "1" must be below 1 (the whole budget), or a budget freeze could never lift`,
 	}, {
 		name: "both factor and budgetPercent",
 		spec: slov1alpha1.ErrorBudgetPolicySpec{Rules: []slov1alpha1.PolicyRule{{Name: "r", BurnRate: &slov1alpha1.BurnRateCondition{LongWindow: "1h", ShortWindow: "5m", Factor: dec("5"), BudgetPercent: dec("2")}}}},
@@ -79,14 +85,14 @@ func TestFromSpec(t *testing.T) {
 	}, {
 		name: "bad duration",
 		spec: slov1alpha1.ErrorBudgetPolicySpec{Rules: []slov1alpha1.PolicyRule{{Name: "r", BudgetRemainingBelow: dec("0")}}, StaleHold: "soon"},
-		err:  `spec.staleHold: "soon" is not a duration`,
+		err:  `spec.staleHold: "soon" is not a duration such as 5m, 1h or 30d: not a valid duration string: "soon"`,
 	}}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			got, err := FromSpec("p", &tt.spec)
 			if tt.err != "" {
-				if err == nil || !strings.Contains(err.Error(), tt.err) {
-					t.Fatalf("error = %v, want it to contain %q", err, tt.err)
+				if err == nil || err.Error() != tt.err {
+					t.Fatalf("error = %v\nwant    %s", err, tt.err)
 				}
 				return
 			}
@@ -101,10 +107,23 @@ func TestFromSpec(t *testing.T) {
 }
 
 func TestBuiltinMatchesSample(t *testing.T) {
-	// config/samples' "default" policy is documented as equal to the built-in one.
+	// config/samples' "default" policy is documented as the built-in one written out.
+	raw, err := os.ReadFile(filepath.Join("..", "..", "config", "samples", "slo_v1alpha1_errorbudgetpolicy.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ebp := &slov1alpha1.ErrorBudgetPolicy{}
+	if err := yaml.UnmarshalStrict(raw, ebp); err != nil {
+		t.Fatal(err)
+	}
+	sample, err := FromSpec(ebp.Name, &ebp.Spec)
+	if err != nil {
+		t.Fatal(err)
+	}
 	b := Builtin()
-	if b.Name != "built-in" || b.Budget.MinDuration != time.Hour || len(b.Budget.Rules) != 5 {
-		t.Fatalf("unexpected built-in policy %+v", b)
+	sample.Name, sample.Budget.Name = b.Name, b.Budget.Name
+	if diff := cmp.Diff(b, sample); diff != "" {
+		t.Errorf("the sample policy differs from the built-in one (-built-in +sample):\n%s", diff)
 	}
 	o := budget.Objective{Target: 0.999, Window: 30 * 24 * time.Hour}
 	var got []float64

@@ -63,3 +63,63 @@ func TestForExceptions(t *testing.T) {
 		}
 	}
 }
+
+func TestResolve(t *testing.T) {
+	scheme := runtime.NewScheme()
+	if err := slov1alpha1.AddToScheme(scheme); err != nil {
+		t.Fatal(err)
+	}
+	valid := &slov1alpha1.ErrorBudgetPolicy{ObjectMeta: metav1.ObjectMeta{Name: "strict"},
+		Spec: slov1alpha1.ErrorBudgetPolicySpec{Rules: []slov1alpha1.PolicyRule{{Name: "exhausted", BudgetRemainingBelow: dec("0")}}}}
+	invalid := &slov1alpha1.ErrorBudgetPolicy{ObjectMeta: metav1.ObjectMeta{Name: "broken"},
+		Spec: slov1alpha1.ErrorBudgetPolicySpec{Rules: []slov1alpha1.PolicyRule{{Name: "x", BudgetRemainingBelow: dec("2")}}}}
+	// An object named built-in cannot exist on a real API server (CEL rejects
+	// it); if one did, both controller and webhook would still use the built-in policy.
+	impostor := &slov1alpha1.ErrorBudgetPolicy{ObjectMeta: metav1.ObjectMeta{Name: "built-in"},
+		Spec: slov1alpha1.ErrorBudgetPolicySpec{Mode: slov1alpha1.ModeDryRun, Rules: valid.Spec.Rules}}
+	c := fake.NewClientBuilder().WithScheme(scheme).WithObjects(valid, invalid, impostor).Build()
+	ref := func(name string) *slov1alpha1.ServiceLevelObjective {
+		s := &slov1alpha1.ServiceLevelObjective{}
+		if name != "" {
+			s.Spec.PolicyRef = &slov1alpha1.PolicyReference{Name: name}
+		}
+		return s
+	}
+	tests := []struct {
+		ref, want, err string
+	}{
+		{"", "built-in", ""},         // no "default": the built-in policy
+		{"built-in", "built-in", ""}, // named explicitly
+		{"strict", "strict", ""},
+		{"missing", "", `ErrorBudgetPolicy "missing" not found`},
+		{"broken", "", `ErrorBudgetPolicy "broken" is invalid: spec.rules[0].budgetRemainingBelow: "2" must be below 1 (the whole budget), or the rule would always fire`},
+	}
+	ctx := context.Background()
+	for _, tt := range tests {
+		p, err := Resolve(ctx, c, ref(tt.ref))
+		if tt.err != "" {
+			if err == nil || err.Error() != tt.err {
+				t.Errorf("Resolve(%q) error = %v, want %s", tt.ref, err, tt.err)
+			}
+			continue
+		}
+		if err != nil || p.Name != tt.want || p.Mode != slov1alpha1.ModeEnforce {
+			t.Errorf("Resolve(%q) = %s %s, %v; want %s Enforce", tt.ref, p.Name, p.Mode, err, tt.want)
+		}
+		// What the controller resolves, the webhook finds again by name.
+		q, err := ByName(ctx, c, p.Name)
+		if err != nil || q.Name != p.Name || q.Mode != p.Mode {
+			t.Errorf("ByName(%q) = %s %s, %v", p.Name, q.Name, q.Mode, err)
+		}
+	}
+	if _, err := ByName(ctx, c, "missing"); !IsNotFound(err) {
+		t.Errorf("ByName(missing) = %v, want NotFoundError", err)
+	}
+	if _, err := ByName(ctx, c, "broken"); !IsInvalid(err) {
+		t.Errorf("ByName(broken) = %v, want InvalidError", err)
+	}
+	if _, err := FromSpec("built-in", &valid.Spec); err == nil ||
+		err.Error() != `metadata.name: "built-in" is reserved for budgetgate's built-in policy; choose another name` {
+		t.Errorf("FromSpec(built-in) = %v", err)
+	}
+}

@@ -20,8 +20,18 @@ import (
 // DefaultTimeout bounds each Prometheus query unless WithTimeout says otherwise.
 const DefaultTimeout = 10 * time.Second
 
-// maxConcurrentQueries bounds the queries one Measure call has in flight.
-const maxConcurrentQueries = 4
+// MaxConcurrentQueries bounds the queries one Measure call has in flight. With
+// n windows, a Measure call needs at most ⌈n ÷ MaxConcurrentQueries⌉ query
+// timeouts (see EvaluationDeadline).
+const MaxConcurrentQueries = 4
+
+// EvaluationDeadline is how long a Measure call of n windows may take when
+// each query is bounded by perQuery: one per-query timeout for every round of
+// MaxConcurrentQueries queries, plus a second for the rest of the evaluation.
+func EvaluationDeadline(perQuery time.Duration, n int) time.Duration {
+	rounds := max(1, (n+MaxConcurrentQueries-1)/MaxConcurrentQueries)
+	return time.Duration(rounds)*perQuery + time.Second
+}
 
 // negativeTolerance is how far below zero a measured ratio may fall by float
 // noise and still count as zero; further below, the counters are inconsistent
@@ -99,7 +109,10 @@ func (e *QueryError) Error() string {
 func (e *QueryError) Unwrap() error { return e.Err }
 
 // Measure runs one instant query per distinct window, at most four at a time,
-// each bounded by the timeout and evaluated at the same instant. A window whose
+// longest window first, each bounded by the timeout and evaluated at the same
+// instant. Long windows go first because they are the slowest and the ones
+// that hold the budget: when the caller's deadline cuts an evaluation short, it
+// loses short windows, whose rules keep their last decision for staleHold. A window whose
 // answer is empty, NaN or infinite is absent from the map. A ratio below zero
 // by float noise counts as 0 and one above 1 as 1; one further below zero
 // means inconsistent counters and the window is absent.
@@ -119,13 +132,14 @@ func (p *Prometheus) Measure(ctx context.Context, ind Indicator, windows []time.
 		}
 	}
 	windows = slices.Compact(slices.Sorted(slices.Values(windows)))
+	slices.Reverse(windows)
 	at := p.now()
 
 	var (
 		results = make([]Result, len(windows))
 		found   = make([]bool, len(windows))
 		errs    = make([]error, len(windows))
-		sem     = make(chan struct{}, maxConcurrentQueries)
+		sem     = make(chan struct{}, MaxConcurrentQueries)
 		wg      sync.WaitGroup
 	)
 	for i, w := range windows {
@@ -145,6 +159,32 @@ func (p *Prometheus) Measure(ctx context.Context, ind Indicator, windows []time.
 	}
 	return out, errors.Join(errs...)
 }
+
+// SeriesSeen reports whether selector matched any series over the window
+// before now, asking Prometheus's series API for at most one series. It tells
+// an errors selector that never matched anything (a typo in a label value: the
+// SLI then reads a perfect 100%) from a service without errors.
+func (p *Prometheus) SeriesSeen(ctx context.Context, selector string, window time.Duration) (bool, error) {
+	if _, err := parseSelector(selector); err != nil {
+		return false, fmt.Errorf("%w: %w", ErrBadIndicator, err)
+	}
+	ctx, cancel := context.WithTimeout(ctx, p.timeout)
+	defer cancel()
+	at := p.now()
+	sets, _, _, err := p.api.Series(ctx, []string{selector}, at.Add(-window), at, v1.WithLimit(1))
+	if err != nil {
+		return false, fmt.Errorf("sli: series %s: %w", selector, withContextCause(ctx, err))
+	}
+	return len(sets) > 0, nil
+}
+
+// SeriesChecker is implemented by sources that can tell whether a selector
+// ever matched a series (Prometheus does).
+type SeriesChecker interface {
+	SeriesSeen(ctx context.Context, selector string, window time.Duration) (bool, error)
+}
+
+var _ SeriesChecker = (*Prometheus)(nil)
 
 // measure asks for one window; found is false when Prometheus had no data.
 func (p *Prometheus) measure(ctx context.Context, ind Indicator, w time.Duration, at time.Time) (r Result, found bool, err error) {
@@ -207,7 +247,7 @@ func decode(ind Indicator, val model.Value) (r Result, found bool, err error) {
 		return Result{}, false, fmt.Errorf("unexpected result type %s, want vector", val.Type())
 	}
 
-	if ind.Query != "" {
+	if ind.Query != "" && ind.QueryEvents == "" {
 		switch len(vec) {
 		case 0:
 			return Result{}, false, nil

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -393,8 +394,8 @@ func TestMeasureConcurrency(t *testing.T) {
 		t.Fatalf("Measure = %d windows, %v", len(got), err)
 	}
 	t.Logf("peak in flight: %d", peak.Load())
-	if p := peak.Load(); p > maxConcurrentQueries {
-		t.Errorf("%d queries in flight, want at most %d", p, maxConcurrentQueries)
+	if p := peak.Load(); p > MaxConcurrentQueries {
+		t.Errorf("%d queries in flight, want at most %d", p, MaxConcurrentQueries)
 	}
 }
 
@@ -425,3 +426,117 @@ func BenchmarkMeasure(b *testing.B) {
 	}
 	b.ReportMetric(float64(len(windows)), "queries/op")
 }
+
+func TestMeasureAsksLongestWindowFirst(t *testing.T) {
+	f := &fakeProm{answer: ok(vector("ratio", "0", "events", "1"))}
+	p := f.start(t)
+	windows := []time.Duration{5 * time.Minute, 30 * 24 * time.Hour, time.Hour, 6 * time.Hour, 30 * time.Minute}
+	// With one query in flight at a time the order is the order of sending.
+	ctx := context.Background()
+	for range 3 {
+		if _, err := p.Measure(ctx, ratioIndicator, windows); err != nil {
+			t.Fatal(err)
+		}
+	}
+	queries, _, _ := f.recorded()
+	// The first MaxConcurrentQueries are started before any other, longest first.
+	first := queries[:MaxConcurrentQueries]
+	for _, w := range []string{"[30d]", "[6h]", "[1h]", "[30m]"} {
+		if !slices.ContainsFunc(first, func(q string) bool { return strings.Contains(q, w) }) {
+			t.Errorf("window %s is not among the first %d queries: %v", w, MaxConcurrentQueries, first)
+		}
+	}
+}
+
+func TestEvaluationDeadline(t *testing.T) {
+	for _, tt := range []struct {
+		n    int
+		want time.Duration
+	}{{0, 11 * time.Second}, {1, 11 * time.Second}, {4, 11 * time.Second}, {5, 21 * time.Second}, {8, 21 * time.Second}, {9, 31 * time.Second}} {
+		if got := EvaluationDeadline(10*time.Second, tt.n); got != tt.want {
+			t.Errorf("EvaluationDeadline(10s, %d) = %v, want %v", tt.n, got, tt.want)
+		}
+	}
+}
+
+func TestMeasureQueryEvents(t *testing.T) {
+	ind := Indicator{Query: queryIndicator.Query, QueryEvents: `sum(increase(requests_total[$window]))`}
+	f := &fakeProm{answer: ok(vector("ratio", "0.25", "events", "40"))}
+	got, err := f.start(t).Measure(context.Background(), ind, []time.Duration{time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := (Result{ErrorRatio: 0.25, Events: 40}); got[time.Hour] != want {
+		t.Errorf("Measure = %+v, want %+v", got[time.Hour], want)
+	}
+	queries, _, _ := f.recorded()
+	want := `label_replace((sum(rate(errors_total[1h])) / sum(rate(requests_total[1h]))), "budgetgate_part", "ratio", "", "") or ` +
+		`label_replace((sum(increase(requests_total[1h]))), "budgetgate_part", "events", "", "")`
+	if queries[0] != want {
+		t.Errorf("query\n%s\nwant\n%s", queries[0], want)
+	}
+	if err := ValidateIndicator(Indicator{QueryEvents: "x[$window]"}); !errors.Is(err, ErrBadIndicator) {
+		t.Errorf("queryEvents without query: %v", err)
+	}
+}
+
+func TestIndicatorWarnings(t *testing.T) {
+	tests := []struct {
+		ind  Indicator
+		want []string
+	}{
+		{ratioIndicator, nil},
+		{latencyIndicator, nil},
+		{Indicator{Latency: &Latency{Success: `b{le="+Inf"}`, Total: `c`}}, []string{
+			`latency.success selects le="+Inf", the bucket of every request: the SLI is always 100%; select the bucket of your latency objective, e.g. le="0.3"`}},
+		{Indicator{Latency: &Latency{Success: `b{le=~"0.1|0.3"}`, Total: `c`}}, []string{
+			`latency.success matches le with a regex (le=~"0.1|0.3"): if it selects several buckets, a fast request is counted once per bucket and the SLI reads too good; select one bucket, e.g. le="0.3"`}},
+		{queryIndicator, []string{"indicator.query has no queryEvents: budgetgate cannot count the events of a window, so the policy's low-traffic guard (minEvents) does not apply and one failed request in a quiet window can freeze; add queryEvents, e.g. sum(increase(http_requests_total[$window]))"}},
+		{Indicator{Query: queryIndicator.Query, QueryEvents: "sum(increase(r[$window]))"}, nil},
+		{Indicator{}, nil},
+	}
+	for i, tt := range tests {
+		if got := Warnings(tt.ind); !slices.Equal(got, tt.want) {
+			t.Errorf("%d: Warnings = %q, want %q", i, got, tt.want)
+		}
+	}
+}
+
+func TestSeriesSeen(t *testing.T) {
+	var got []string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/api/v1/series" {
+			http.NotFound(w, r)
+			return
+		}
+		_ = r.ParseForm()
+		got = append(got, r.Form.Get("match[]")+" "+r.Form.Get("start")+" "+r.Form.Get("limit"))
+		w.Header().Set("Content-Type", "application/json")
+		if strings.Contains(r.Form.Get("match[]"), "typo") {
+			_, _ = fmt.Fprint(w, `{"status":"success","data":[]}`)
+			return
+		}
+		_, _ = fmt.Fprint(w, `{"status":"success","data":[{"__name__":"http_requests_total","code":"500"}]}`)
+	}))
+	t.Cleanup(srv.Close)
+	p, err := NewPrometheus(srv.URL, WithClock(func() time.Time { return evalTime }))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if seen, err := p.SeriesSeen(ctx, `http_requests_total{code=~"5.."}`, 30*24*time.Hour); err != nil || !seen {
+		t.Errorf("SeriesSeen = %v, %v", seen, err)
+	}
+	if seen, err := p.SeriesSeen(ctx, `http_requests_total{code=~"typo"}`, time.Hour); err != nil || seen {
+		t.Errorf("SeriesSeen(typo) = %v, %v", seen, err)
+	}
+	if _, err := p.SeriesSeen(ctx, `rate(x[5m])`, time.Hour); !errors.Is(err, ErrBadIndicator) {
+		t.Errorf("SeriesSeen(expression) error = %v", err)
+	}
+	want := fmt.Sprintf(`http_requests_total{code=~"5.."} %s 1`, formatTime(evalTime.Add(-30*24*time.Hour)))
+	if len(got) != 2 || got[0] != want {
+		t.Errorf("requests %q, want first %q", got, want)
+	}
+}
+
+func formatTime(t time.Time) string { return strconv.FormatInt(t.Unix(), 10) }

@@ -38,7 +38,8 @@ const partLabel = "budgetgate_part"
 //	  or label_replace(sum(increase(T[1h])), "budgetgate_part", "events", "", "")
 //
 // A latency indicator measures 1 - sum(increase(S[1h])) / sum(increase(T[1h])).
-// A query indicator is returned with every $window replaced by the window.
+// A query indicator is returned with every $window replaced by the window; with
+// QueryEvents it is combined with it like a ratio's two parts.
 func BuildQuery(ind Indicator, window time.Duration) (string, error) {
 	if err := ValidateIndicator(ind); err != nil {
 		return "", err
@@ -59,6 +60,8 @@ func buildQuery(ind Indicator, window time.Duration) string {
 	case ind.Latency != nil:
 		total := increase(ind.Latency.Total, w)
 		return combine("1 - "+increase(ind.Latency.Success, w)+" / "+total, total)
+	case ind.QueryEvents != "":
+		return combine("("+strings.ReplaceAll(ind.Query, WindowVar, w)+")", "("+strings.ReplaceAll(ind.QueryEvents, WindowVar, w)+")")
 	default:
 		return strings.ReplaceAll(ind.Query, WindowVar, w)
 	}
@@ -88,6 +91,9 @@ func checkWindow(w time.Duration) error {
 // brackets and terminated strings; it is not otherwise parsed, so Prometheus
 // reports the remaining mistakes when it is queried.
 func ValidateIndicator(ind Indicator) error {
+	if ind.QueryEvents != "" && ind.Query == "" {
+		return fmt.Errorf("%w: queryEvents needs query", ErrBadIndicator)
+	}
 	kinds := 0
 	for _, set := range []bool{ind.Ratio != nil, ind.Latency != nil, ind.Query != ""} {
 		if set {
@@ -109,11 +115,50 @@ func ValidateIndicator(ind Indicator) error {
 			field("latency.total", checkSelector(ind.Latency.Total)))
 	default:
 		err = field("query", checkQuery(ind.Query))
+		if ind.QueryEvents != "" {
+			err = errors.Join(err, field("queryEvents", checkQuery(ind.QueryEvents)))
+		}
 	}
 	if err != nil {
 		return fmt.Errorf("%w: %w", ErrBadIndicator, err)
 	}
 	return nil
+}
+
+// Warnings are messages about an indicator that can be measured but probably
+// does not measure what its author meant: a latency bucket that counts every
+// request as fast (le="+Inf"), an le regex (which may select several buckets,
+// whose sum counts a request once per bucket), and a query indicator without
+// queryEvents (the low-traffic guard cannot apply). nil for a valid indicator
+// with nothing to say, and for an invalid one.
+func Warnings(ind Indicator) []string {
+	if ValidateIndicator(ind) != nil {
+		return nil
+	}
+	var out []string
+	switch {
+	case ind.Latency != nil:
+		sel, _ := parseSelector(ind.Latency.Success)
+		for _, m := range sel.matchers {
+			if m.name != "le" {
+				continue
+			}
+			switch {
+			case m.op == "=~":
+				out = append(out, fmt.Sprintf(`latency.success matches le with a regex (le=~%q): if it selects several buckets, a fast request is counted once per bucket and the SLI reads too good; select one bucket, e.g. le="0.3"`, m.value))
+			case isInf(m.value):
+				out = append(out, fmt.Sprintf(`latency.success selects le=%q, the bucket of every request: the SLI is always 100%%; select the bucket of your latency objective, e.g. le="0.3"`, m.value))
+			}
+		}
+	case ind.Query != "" && ind.QueryEvents == "":
+		out = append(out, "indicator.query has no queryEvents: budgetgate cannot count the events of a window, so the policy's low-traffic guard (minEvents) does not apply and one failed request in a quiet window can freeze; add queryEvents, e.g. sum(increase(http_requests_total[$window]))")
+	}
+	return out
+}
+
+func isInf(s string) bool {
+	f, err := strconv.ParseFloat(s, 64)
+	return err == nil && f > 0 && f > 1e308
 }
 
 func field(name string, err error) error {

@@ -13,6 +13,9 @@ type Indicator struct {
 	Latency *Latency
 	// Query is a PromQL expression of the error ratio containing $window.
 	Query string
+	// QueryEvents, optional with Query, is a PromQL expression of the number of
+	// events over $window, so that the low-traffic guard can apply.
+	QueryEvents string
 }
 
 // Ratio: errors and total are Prometheus selectors of counters,
@@ -35,7 +38,7 @@ type Result struct {
 	// ErrorRatio is bad ÷ all events, in [0, 1].
 	ErrorRatio float64
 	// Events is the number of events in the window; -1 when the indicator cannot
-	// tell (query indicators).
+	// tell (query indicators without QueryEvents).
 	Events float64
 }
 

@@ -25,6 +25,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
 	slov1alpha1 "github.com/budgetgate/budgetgate/api/v1alpha1"
+	"github.com/budgetgate/budgetgate/internal/workload"
 )
 
 // These tests drive the handler with AdmissionRequests and a fake cache, for
@@ -116,7 +117,7 @@ func forbidCalls(t testing.TB) client.WithWatch {
 }
 
 func handler(cache client.Reader, outbound client.Client) *WorkloadHandler {
-	return &WorkloadHandler{Cache: cache, APIReader: outbound, Writer: outbound, Clock: clocktesting.NewFakePassiveClock(testNow)}
+	return &WorkloadHandler{Cache: cache, APIReader: outbound, Writer: outbound, Clock: clocktesting.NewFakePassiveClock(testNow), Kinds: workload.Default()}
 }
 
 func TestAllowPathsMakeNoOutboundCalls(t *testing.T) {
@@ -287,7 +288,7 @@ func benchCases(b *testing.B) []benchCase {
 	apiReader := fake.NewClientBuilder().WithScheme(testScheme()).WithObjects(history...).Build()
 	clk := clocktesting.NewFakePassiveClock(testNow)
 	return []benchCase{
-		{"allow-not-frozen", &WorkloadHandler{Cache: allowCache, Clock: clk}, req, true},
-		{"deny-frozen-10-revisions", &WorkloadHandler{Cache: denyCache, APIReader: apiReader, Clock: clk}, req, false},
+		{"allow-not-frozen", &WorkloadHandler{Cache: allowCache, Clock: clk, Kinds: workload.Default()}, req, true},
+		{"deny-frozen-10-revisions", &WorkloadHandler{Cache: denyCache, APIReader: apiReader, Clock: clk, Kinds: workload.Default()}, req, false},
 	}
 }

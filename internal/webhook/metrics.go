@@ -7,8 +7,8 @@ import (
 
 var admissionDecisions = prometheus.NewCounterVec(prometheus.CounterOpts{
 	Name: "budgetgate_admission_decisions_total",
-	Help: "Workload admission decisions by kind, decision (Allow, Deny, Warn) and reason class.",
-}, []string{"kind", "decision", "reason"})
+	Help: "Admission decisions on workloads and their revision history by kind, namespace, decision (Allow, Deny, Warn) and reason class.",
+}, []string{"kind", "namespace", "decision", "reason"})
 
 func init() {
 	metrics.Registry.MustRegister(admissionDecisions)

@@ -85,7 +85,7 @@ var _ = BeforeSuite(func() {
 		Sources:           func(string) (sli.Source, error) { return source, nil },
 		RequeueAfter:      func(time.Duration) time.Duration { return 300 * time.Millisecond },
 	})).To(Succeed())
-	Expect(bgwebhook.Setup(mgr, nil)).To(Succeed())
+	Expect(bgwebhook.Setup(mgr, bgwebhook.Options{})).To(Succeed())
 	go func() {
 		defer GinkgoRecover()
 		Expect(mgr.Start(ctx)).To(Succeed())

@@ -2,52 +2,183 @@ package webhook
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http"
+	"slices"
+	"strings"
 	"time"
 
+	admissionv1 "k8s.io/api/admission/v1"
+	authenticationv1 "k8s.io/api/authentication/v1"
+	authorizationv1 "k8s.io/api/authorization/v1"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/clock"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/recorder"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
 	slov1alpha1 "github.com/budgetgate/budgetgate/api/v1alpha1"
 	"github.com/budgetgate/budgetgate/internal/budget"
 	"github.com/budgetgate/budgetgate/internal/policy"
 	"github.com/budgetgate/budgetgate/internal/sli"
+	"github.com/budgetgate/budgetgate/internal/sloview"
 )
 
-// The validating webhooks of budgetgate's own kinds check what the CRD schema and
-// CEL cannot: PromQL syntax, policy consistency and exception lifetimes. They
-// read only the cache and never call Prometheus.
+// The admission of budgetgate's own kinds checks what the CRD schema and CEL
+// cannot (PromQL syntax, policy consistency, exception lifetimes), and holds
+// the trust model for them (docs/security.md): a frozen SLO cannot be changed
+// or deleted to dissolve its freeze without the lift-freeze verb, policy
+// changes under a freeze are recorded, and an exception's requester and
+// approver are the users the API server authenticated. The handlers read only
+// the cache and never call Prometheus.
 
-// +kubebuilder:webhook:path=/validate-slo-budgetgate-dev-v1alpha1-servicelevelobjective,mutating=false,failurePolicy=fail,sideEffects=None,groups=slo.budgetgate.dev,resources=servicelevelobjectives,verbs=create;update,versions=v1alpha1,name=vservicelevelobjective-v1alpha1.budgetgate.dev,admissionReviewVersions=v1,timeoutSeconds=5
-// +kubebuilder:webhook:path=/validate-slo-budgetgate-dev-v1alpha1-errorbudgetpolicy,mutating=false,failurePolicy=fail,sideEffects=None,groups=slo.budgetgate.dev,resources=errorbudgetpolicies,verbs=create;update,versions=v1alpha1,name=verrorbudgetpolicy-v1alpha1.budgetgate.dev,admissionReviewVersions=v1,timeoutSeconds=5
+// Paths of the admission webhooks of budgetgate's kinds.
+const (
+	SLOPath              = "/validate-slo-budgetgate-dev-v1alpha1-servicelevelobjective"
+	PolicyPath           = "/validate-slo-budgetgate-dev-v1alpha1-errorbudgetpolicy"
+	ExceptionPath        = "/validate-slo-budgetgate-dev-v1alpha1-freezeexception"
+	ExceptionMutatePath  = "/mutate-slo-budgetgate-dev-v1alpha1-freezeexception"
+	namespaceController  = "system:serviceaccount:kube-system:namespace-controller"
+	auditChangedFrozen   = "changed-frozen-slo"
+	auditPolicyInUseBy   = "policy-in-use-by-frozen"
+	auditExceptionApprov = "exception-approved-by"
+)
+
+// +kubebuilder:webhook:path=/validate-slo-budgetgate-dev-v1alpha1-servicelevelobjective,mutating=false,failurePolicy=fail,sideEffects=NoneOnDryRun,groups=slo.budgetgate.dev,resources=servicelevelobjectives,verbs=create;update;delete,versions=v1alpha1,name=vservicelevelobjective-v1alpha1.budgetgate.dev,admissionReviewVersions=v1,timeoutSeconds=5
+// +kubebuilder:webhook:path=/validate-slo-budgetgate-dev-v1alpha1-errorbudgetpolicy,mutating=false,failurePolicy=fail,sideEffects=NoneOnDryRun,groups=slo.budgetgate.dev,resources=errorbudgetpolicies,verbs=create;update;delete,versions=v1alpha1,name=verrorbudgetpolicy-v1alpha1.budgetgate.dev,admissionReviewVersions=v1,timeoutSeconds=5
 // +kubebuilder:webhook:path=/validate-slo-budgetgate-dev-v1alpha1-freezeexception,mutating=false,failurePolicy=fail,sideEffects=None,groups=slo.budgetgate.dev,resources=freezeexceptions,verbs=create;update,versions=v1alpha1,name=vfreezeexception-v1alpha1.budgetgate.dev,admissionReviewVersions=v1,timeoutSeconds=5
+// +kubebuilder:webhook:path=/mutate-slo-budgetgate-dev-v1alpha1-freezeexception,mutating=true,failurePolicy=fail,sideEffects=None,groups=slo.budgetgate.dev,resources=freezeexceptions,verbs=create;update,versions=v1alpha1,name=mfreezeexception-v1alpha1.budgetgate.dev,admissionReviewVersions=v1,timeoutSeconds=5
 
-// SLOValidator validates ServiceLevelObjectives.
-type SLOValidator struct {
-	Cache client.Reader
+// decode reads the new and old object of a request into fresh objects of type T
+// (nil where the request has none).
+func decode[T any](req admission.Request) (obj, old *T, err error) {
+	if len(req.Object.Raw) > 0 {
+		obj = new(T)
+		if err := json.Unmarshal(req.Object.Raw, obj); err != nil {
+			return nil, nil, fmt.Errorf("decoding the object: %w", err)
+		}
+	}
+	if len(req.OldObject.Raw) > 0 {
+		old = new(T)
+		if err := json.Unmarshal(req.OldObject.Raw, old); err != nil {
+			return nil, nil, fmt.Errorf("decoding the old object: %w", err)
+		}
+	}
+	return obj, old, nil
 }
 
-var _ admission.Validator[*slov1alpha1.ServiceLevelObjective] = &SLOValidator{}
-
-// ValidateCreate checks a new SLO.
-func (v *SLOValidator) ValidateCreate(ctx context.Context, slo *slov1alpha1.ServiceLevelObjective) (admission.Warnings, error) {
-	return v.validate(ctx, slo)
+// verdict turns a validation outcome into a response.
+func verdict(warnings []string, audit map[string]string, err error) admission.Response {
+	var resp admission.Response
+	if err != nil {
+		resp = admission.Denied(err.Error())
+		resp.Result.Reason = metav1.StatusReasonForbidden
+	} else {
+		resp = admission.Allowed("")
+		if len(audit) > 0 {
+			resp.AuditAnnotations = audit
+		}
+	}
+	resp.Warnings = warnings
+	return resp
 }
 
-// ValidateUpdate checks a changed SLO.
-func (v *SLOValidator) ValidateUpdate(ctx context.Context, _, slo *slov1alpha1.ServiceLevelObjective) (admission.Warnings, error) {
-	return v.validate(ctx, slo)
+func isDryRun(req admission.Request) bool { return req.DryRun != nil && *req.DryRun }
+
+// SLOHandler admits ServiceLevelObjectives.
+type SLOHandler struct {
+	Cache    client.Reader
+	Writer   client.Client
+	Recorder recorder.EventRecorder
+	Deadline time.Duration
 }
 
-// ValidateDelete allows every deletion.
-func (v *SLOValidator) ValidateDelete(context.Context, *slov1alpha1.ServiceLevelObjective) (admission.Warnings, error) {
-	return nil, nil
+// Handle validates a created or changed SLO, and guards a frozen one.
+func (h *SLOHandler) Handle(ctx context.Context, req admission.Request) admission.Response {
+	slo, old, err := decode[slov1alpha1.ServiceLevelObjective](req)
+	if err != nil {
+		return admission.Errored(http.StatusBadRequest, err)
+	}
+	ctx, cancel := context.WithTimeout(ctx, deadline(h.Deadline))
+	defer cancel()
+	var warnings []string
+	if slo != nil && req.Operation != admissionv1.Delete {
+		if warnings, err = validateSLO(ctx, h.Cache, slo); err != nil {
+			return verdict(nil, nil, err)
+		}
+	}
+	if old == nil || (req.Operation != admissionv1.Update && req.Operation != admissionv1.Delete) {
+		return verdict(warnings, nil, nil)
+	}
+	changed := frozenChanges(old, slo, req.Operation)
+	if len(changed) == 0 || !sloview.Enforcing(old) {
+		return verdict(warnings, nil, nil)
+	}
+	if req.Operation == admissionv1.Delete && req.UserInfo.Username == namespaceController {
+		return verdict(warnings, nil, nil) // the namespace itself is going away
+	}
+	what := strings.Join(changed, ", ")
+	ok, err := authorize(ctx, h.Writer, req.UserInfo, &authorizationv1.ResourceAttributes{
+		Namespace: old.Namespace, Verb: slov1alpha1.VerbLiftFreeze, Group: slov1alpha1.GroupVersion.Group, Resource: "servicelevelobjectives", Name: old.Name,
+	})
+	if err != nil {
+		return verdict(warnings, nil, fmt.Errorf("budgetgate: SLO %s/%s is frozen, and whether %q may change it (%s) could not be checked: %w; retry in a moment",
+			old.Namespace, old.Name, req.UserInfo.Username, what, err))
+	}
+	if !ok {
+		return verdict(warnings, nil, fmt.Errorf("budgetgate: SLO %s/%s is frozen (rule %s, since %s) and %s would change or lift the freeze of its workloads, "+
+			"which needs the %s verb on servicelevelobjectives.slo.budgetgate.dev in namespace %s: %q does not have it "+
+			"(kubectl auth can-i %s servicelevelobjectives.slo.budgetgate.dev -n %s). Make the change after the freeze lifts, or ask someone who may %s",
+			old.Namespace, old.Name, old.Status.Freeze.Rule, formatTime(old.Status.Freeze.Since), what, slov1alpha1.VerbLiftFreeze, old.Namespace,
+			req.UserInfo.Username, slov1alpha1.VerbLiftFreeze, old.Namespace, slov1alpha1.VerbLiftFreeze))
+	}
+	note := fmt.Sprintf("%s, who may %s, changed the frozen SLO: %s", req.UserInfo.Username, slov1alpha1.VerbLiftFreeze, what)
+	if h.Recorder != nil && !isDryRun(req) {
+		h.Recorder.Eventf(old, nil, corev1.EventTypeWarning, "FrozenSLOChanged", "Change", "%s", note)
+	}
+	warnings = append(warnings, "budgetgate: "+note+"; this is recorded")
+	return verdict(warnings, map[string]string{"user": req.UserInfo.Username, auditChangedFrozen: what}, nil)
 }
 
-func (v *SLOValidator) validate(ctx context.Context, slo *slov1alpha1.ServiceLevelObjective) (admission.Warnings, error) {
+// frozenChanges lists what an update or deletion changes of a frozen SLO that
+// decides its freeze: what it measures, against which objective and policy,
+// and which workloads it gates (including owner references, through which the
+// garbage collector would delete it).
+func frozenChanges(old, slo *slov1alpha1.ServiceLevelObjective, op admissionv1.Operation) []string {
+	if op == admissionv1.Delete || slo == nil {
+		return []string{"deleting it"}
+	}
+	var out []string
+	check := func(field string, a, b any) {
+		if !equality.Semantic.DeepEqual(a, b) {
+			out = append(out, field)
+		}
+	}
+	o, n := &old.Spec, &slo.Spec
+	check("spec.target", o.Target, n.Target)
+	check("spec.window", o.Window, n.Window)
+	check("spec.indicator", o.Indicator, n.Indicator)
+	check("spec.workloadSelector", o.WorkloadSelector, n.WorkloadSelector)
+	check("spec.policyRef", policy.NameOf(old), policy.NameOf(slo))
+	check("spec.prometheus", o.Prometheus, n.Prometheus)
+	check("metadata.ownerReferences", old.OwnerReferences, slo.OwnerReferences)
+	return out
+}
+
+func formatTime(t *metav1.Time) string {
+	if t == nil {
+		return "an unknown time"
+	}
+	return t.UTC().Format(time.RFC3339)
+}
+
+// validateSLO checks what the schema cannot, and warns about what will not work
+// as the author probably expects.
+func validateSLO(ctx context.Context, cache client.Reader, slo *slov1alpha1.ServiceLevelObjective) ([]string, error) {
 	var errs []error
 	o, err := policy.Objective(&slo.Spec)
 	if err != nil {
@@ -56,7 +187,8 @@ func (v *SLOValidator) validate(ctx context.Context, slo *slov1alpha1.ServiceLev
 	if _, err := policy.EvaluationInterval(&slo.Spec); err != nil {
 		errs = append(errs, err)
 	}
-	if ind, err := policy.Indicator(&slo.Spec.Indicator); err != nil {
+	ind, err := policy.Indicator(&slo.Spec.Indicator)
+	if err != nil {
 		errs = append(errs, err)
 	} else if err := sli.ValidateIndicator(ind); err != nil {
 		errs = append(errs, fmt.Errorf("spec.indicator: %w", err))
@@ -71,100 +203,180 @@ func (v *SLOValidator) validate(ctx context.Context, slo *slov1alpha1.ServiceLev
 	}
 
 	// The policy may change or appear later, so what depends on it only warns.
-	var warnings admission.Warnings
-	name := policy.NameOf(slo)
-	p, found, err := policy.Get(ctx, v.Cache, name)
+	var warnings []string
+	p, err := policy.Resolve(ctx, cache, slo)
 	switch {
+	case policy.IsNotFound(err):
+		warnings = append(warnings, fmt.Sprintf("ErrorBudgetPolicy %q does not exist yet: the SLO is not evaluated until it does", policy.NameOf(slo)))
 	case err != nil:
 		warnings = append(warnings, err.Error())
-	case !found:
-		warnings = append(warnings, fmt.Sprintf("ErrorBudgetPolicy %q does not exist yet: the SLO is not evaluated until it does", name))
 	default:
 		if err := policy.CheckWindows(o, string(slo.Spec.Window), p.Budget); err != nil {
 			warnings = append(warnings, fmt.Sprintf("policy %q does not fit this SLO: %v", p.Name, err))
 		}
-		warnings = append(warnings, budget.Warnings(o, p.Budget)...)
+		warnings = append(warnings, policy.Warnings(&slo.Spec, o, ind, p)...)
 	}
-	if slo.Spec.WorkloadSelector == nil || len(slo.Spec.WorkloadSelector.MatchLabels)+len(slo.Spec.WorkloadSelector.MatchExpressions) == 0 {
+	if sloview.Selector(slo) == nil {
 		warnings = append(warnings, "spec.workloadSelector is empty: this SLO observes only and gates no workload")
 	}
 	return warnings, nil
 }
 
-// PolicyValidator validates ErrorBudgetPolicies.
-type PolicyValidator struct{}
-
-var _ admission.Validator[*slov1alpha1.ErrorBudgetPolicy] = &PolicyValidator{}
-
-// ValidateCreate checks a new policy.
-func (v *PolicyValidator) ValidateCreate(_ context.Context, p *slov1alpha1.ErrorBudgetPolicy) (admission.Warnings, error) {
-	return validatePolicy(p)
+// PolicyHandler admits ErrorBudgetPolicies and records changes to a policy
+// that frozen SLOs use.
+type PolicyHandler struct {
+	Cache    client.Reader
+	Recorder recorder.EventRecorder
 }
 
-// ValidateUpdate checks a changed policy.
-func (v *PolicyValidator) ValidateUpdate(_ context.Context, _, p *slov1alpha1.ErrorBudgetPolicy) (admission.Warnings, error) {
-	return validatePolicy(p)
-}
-
-// ValidateDelete allows every deletion.
-func (v *PolicyValidator) ValidateDelete(context.Context, *slov1alpha1.ErrorBudgetPolicy) (admission.Warnings, error) {
-	return nil, nil
-}
-
-func validatePolicy(ebp *slov1alpha1.ErrorBudgetPolicy) (admission.Warnings, error) {
-	p, err := policy.FromSpec(ebp.Name, &ebp.Spec)
+// Handle validates a policy; a change or deletion while SLOs under it are frozen
+// is admitted (policies are the platform's to write) but recorded with the user.
+func (h *PolicyHandler) Handle(ctx context.Context, req admission.Request) admission.Response {
+	ebp, old, err := decode[slov1alpha1.ErrorBudgetPolicy](req)
 	if err != nil {
-		return nil, err
+		return admission.Errored(http.StatusBadRequest, err)
 	}
-	hasFreeze := false
-	for _, r := range p.Budget.Rules {
-		hasFreeze = hasFreeze || r.Action == budget.ActionFreeze
-	}
-	if !hasFreeze {
-		return admission.Warnings{"no rule has action Freeze: SLOs under this policy never freeze releases"}, nil
-	}
-	return nil, nil
-}
-
-// ExceptionValidator validates FreezeExceptions.
-type ExceptionValidator struct {
-	Cache client.Reader
-	Clock clock.PassiveClock
-}
-
-var _ admission.Validator[*slov1alpha1.FreezeException] = &ExceptionValidator{}
-
-// ValidateCreate checks a new exception: it must expire in the future, within
-// the maxExceptionDuration of the namespace's policies.
-func (v *ExceptionValidator) ValidateCreate(ctx context.Context, fex *slov1alpha1.FreezeException) (admission.Warnings, error) {
-	return nil, v.validate(ctx, fex, true)
-}
-
-// ValidateUpdate checks a changed exception; a new expiry is checked like a new exception's.
-func (v *ExceptionValidator) ValidateUpdate(ctx context.Context, old, fex *slov1alpha1.FreezeException) (admission.Warnings, error) {
-	return nil, v.validate(ctx, fex, !old.Spec.ExpiresAt.Equal(&fex.Spec.ExpiresAt))
-}
-
-// ValidateDelete allows every deletion.
-func (v *ExceptionValidator) ValidateDelete(context.Context, *slov1alpha1.FreezeException) (admission.Warnings, error) {
-	return nil, nil
-}
-
-func (v *ExceptionValidator) validate(ctx context.Context, fex *slov1alpha1.FreezeException, checkExpiry bool) error {
-	if fex.Spec.WorkloadSelector != nil {
-		if _, err := metav1.LabelSelectorAsSelector(fex.Spec.WorkloadSelector); err != nil {
-			return fmt.Errorf("spec.workloadSelector: %w", err)
+	var warnings []string
+	if ebp != nil && req.Operation != admissionv1.Delete {
+		p, err := policy.FromSpec(ebp.Name, &ebp.Spec)
+		if err != nil {
+			return verdict(nil, nil, err)
+		}
+		if !slices.ContainsFunc(p.Budget.Rules, func(r budget.Rule) bool { return r.Action == budget.ActionFreeze }) {
+			warnings = append(warnings, "no rule has action Freeze: SLOs under this policy never freeze releases")
 		}
 	}
-	if !checkExpiry {
-		return nil
+	if old == nil || (req.Operation == admissionv1.Update && equality.Semantic.DeepEqual(old.Spec, ebp.Spec)) {
+		return verdict(warnings, nil, nil)
 	}
-	now := v.Clock.Now()
+	frozen, err := frozenUnderPolicy(ctx, h.Cache, old.Name)
+	if err != nil || len(frozen) == 0 {
+		return verdict(warnings, nil, nil)
+	}
+	verb := "changed"
+	if req.Operation == admissionv1.Delete {
+		verb = "deleted"
+	}
+	note := fmt.Sprintf("%s %s policy %s while %d SLOs under it are frozen (%s); they follow the change at their next evaluation",
+		req.UserInfo.Username, verb, old.Name, len(frozen), strings.Join(frozen, ", "))
+	if req.Operation == admissionv1.Delete {
+		note = fmt.Sprintf("%s deleted policy %s while %d SLOs under it are frozen (%s); their freezes hold until the policy exists again",
+			req.UserInfo.Username, old.Name, len(frozen), strings.Join(frozen, ", "))
+	}
+	if h.Recorder != nil && !isDryRun(req) {
+		h.Recorder.Eventf(old, nil, corev1.EventTypeWarning, "PolicyChangedDuringFreeze", "Change", "%s", note)
+	}
+	warnings = append(warnings, "budgetgate: "+note+"; this is recorded")
+	return verdict(warnings, map[string]string{"user": req.UserInfo.Username, auditPolicyInUseBy: strings.Join(frozen, ",")}, nil)
+}
+
+// frozenUnderPolicy lists "namespace/name" of the SLOs frozen in Enforce mode
+// under the policy of this name (as their status records it).
+func frozenUnderPolicy(ctx context.Context, cache client.Reader, name string) ([]string, error) {
+	list := &slov1alpha1.ServiceLevelObjectiveList{}
+	if err := cache.List(ctx, list); err != nil {
+		return nil, err
+	}
+	var out []string
+	for i := range list.Items {
+		s := &list.Items[i]
+		if s.Status.Policy == name && sloview.Enforcing(s) {
+			out = append(out, s.Namespace+"/"+s.Name)
+		}
+	}
+	slices.Sort(out)
+	return out, nil
+}
+
+// ExceptionHandler validates FreezeExceptions: expiry within the policy bound,
+// requester and approver as the API server authenticated them.
+type ExceptionHandler struct {
+	Cache    client.Reader
+	Writer   client.Client
+	Clock    clock.PassiveClock
+	Deadline time.Duration
+}
+
+// Handle validates a created or changed exception.
+func (h *ExceptionHandler) Handle(ctx context.Context, req admission.Request) admission.Response {
+	fex, old, err := decode[slov1alpha1.FreezeException](req)
+	if err != nil {
+		return admission.Errored(http.StatusBadRequest, err)
+	}
+	if fex == nil {
+		return verdict(nil, nil, nil)
+	}
+	ctx, cancel := context.WithTimeout(ctx, deadline(h.Deadline))
+	defer cancel()
+	if fex.Spec.WorkloadSelector != nil {
+		if _, err := metav1.LabelSelectorAsSelector(fex.Spec.WorkloadSelector); err != nil {
+			return verdict(nil, nil, fmt.Errorf("spec.workloadSelector: %w", err))
+		}
+	}
+	user := req.UserInfo.Username
+	if old == nil {
+		if fex.Spec.RequestedBy != user {
+			return verdict(nil, nil, fmt.Errorf("spec.requestedBy: %q is not you (%q); leave it out: budgetgate records who creates an exception", fex.Spec.RequestedBy, user))
+		}
+		if fex.Spec.ApprovedBy != "" {
+			return verdict(nil, nil, errors.New("spec.approvedBy: an exception cannot be created approved; a second person approves it with kubectl annotate fex NAME budgetgate.dev/approve=true"))
+		}
+		return verdict(nil, nil, h.checkExpiry(ctx, fex))
+	}
+	if !fex.Spec.ExpiresAt.Equal(&old.Spec.ExpiresAt) {
+		if err := h.checkExpiry(ctx, fex); err != nil {
+			return verdict(nil, nil, err)
+		}
+	}
+	if fex.Spec.ApprovedBy == "" || fex.Spec.ApprovedBy == old.Spec.ApprovedBy {
+		if fex.Spec.ApprovedBy != "" && scopeChanged(old, fex) {
+			return verdict(nil, nil, fmt.Errorf("spec: an approved exception cannot change what it covers, its reason or its expiry; "+
+				"remove spec.approvedBy and spec.approvedAt with the change and have it approved again"))
+		}
+		return verdict(nil, nil, nil)
+	}
+	return h.approve(ctx, req.UserInfo, fex)
+}
+
+// approve checks an approval: the approver is the user making the request,
+// not the requester, and may approve freezeexceptions in the namespace.
+func (h *ExceptionHandler) approve(ctx context.Context, user authenticationv1.UserInfo, fex *slov1alpha1.FreezeException) admission.Response {
+	switch {
+	case fex.Spec.ApprovedBy != user.Username:
+		return verdict(nil, nil, fmt.Errorf("spec.approvedBy: %q is not you (%q); approve with kubectl annotate fex %s -n %s %s=true",
+			fex.Spec.ApprovedBy, user.Username, fex.Name, fex.Namespace, slov1alpha1.ApproveAnnotation))
+	case fex.Spec.ApprovedBy == fex.Spec.RequestedBy:
+		return verdict(nil, nil, fmt.Errorf("spec.approvedBy: %q requested this exception and cannot approve it; a second person must", user.Username))
+	}
+	ok, err := authorize(ctx, h.Writer, user, &authorizationv1.ResourceAttributes{
+		Namespace: fex.Namespace, Verb: slov1alpha1.VerbApprove, Group: slov1alpha1.GroupVersion.Group, Resource: "freezeexceptions", Name: fex.Name,
+	})
+	if err != nil {
+		return verdict(nil, nil, fmt.Errorf("whether %q may approve FreezeException %s/%s could not be checked: %w; retry in a moment", user.Username, fex.Namespace, fex.Name, err))
+	}
+	if !ok {
+		return verdict(nil, nil, fmt.Errorf("%q may not %s freezeexceptions.slo.budgetgate.dev in namespace %s (kubectl auth can-i %s freezeexceptions.slo.budgetgate.dev -n %s); "+
+			"ask someone bound to the freeze-exception-approver role", user.Username, slov1alpha1.VerbApprove, fex.Namespace, slov1alpha1.VerbApprove, fex.Namespace))
+	}
+	return verdict(nil, map[string]string{"user": user.Username, auditExceptionApprov: user.Username}, nil)
+}
+
+// scopeChanged: what an approval covers changed.
+func scopeChanged(old, fex *slov1alpha1.FreezeException) bool {
+	return !equality.Semantic.DeepEqual(old.Spec.WorkloadSelector, fex.Spec.WorkloadSelector) ||
+		!equality.Semantic.DeepEqual(old.Spec.Workloads, fex.Spec.Workloads) ||
+		!old.Spec.ExpiresAt.Equal(&fex.Spec.ExpiresAt) || old.Spec.Reason != fex.Spec.Reason
+}
+
+// checkExpiry: the exception must expire in the future, within the
+// maxExceptionDuration of the namespace's policies, counted from its creation.
+func (h *ExceptionHandler) checkExpiry(ctx context.Context, fex *slov1alpha1.FreezeException) error {
+	now := h.Clock.Now()
 	expiresAt := fex.Spec.ExpiresAt.Time
 	if !expiresAt.After(now) {
 		return fmt.Errorf("spec.expiresAt: %s is not in the future", expiresAt.UTC().Format(time.RFC3339))
 	}
-	p, err := policy.ForExceptions(ctx, v.Cache, fex.Namespace)
+	p, err := policy.ForExceptions(ctx, h.Cache, fex.Namespace)
 	if err != nil {
 		return err
 	}
@@ -179,4 +391,46 @@ func (v *ExceptionValidator) validate(ctx context.Context, fex *slov1alpha1.Free
 			expiresAt.UTC().Format(time.RFC3339), d.Round(time.Minute), since, p.MaxExceptionDuration, p.Name)
 	}
 	return nil
+}
+
+// ExceptionMutator records who requested and who approved a FreezeException:
+// on creation the requester is the authenticated user, whatever the manifest
+// says; an approval is the user who sets the budgetgate.dev/approve annotation;
+// a change of what the exception covers, its reason or expiry clears the
+// approval; otherwise both are kept as they were (so that kubectl replace or a
+// GitOps apply without them changes nothing).
+type ExceptionMutator struct {
+	Clock clock.PassiveClock
+}
+
+// Handle patches the exception.
+func (m *ExceptionMutator) Handle(_ context.Context, req admission.Request) admission.Response {
+	fex, old, err := decode[slov1alpha1.FreezeException](req)
+	if err != nil {
+		return admission.Errored(http.StatusBadRequest, err)
+	}
+	if fex == nil {
+		return admission.Allowed("")
+	}
+	_, approve := fex.Annotations[slov1alpha1.ApproveAnnotation]
+	delete(fex.Annotations, slov1alpha1.ApproveAnnotation)
+	if old == nil {
+		fex.Spec.RequestedBy = req.UserInfo.Username
+		fex.Spec.ApprovedBy, fex.Spec.ApprovedAt = "", nil
+	} else {
+		fex.Spec.RequestedBy = old.Spec.RequestedBy
+		switch {
+		case approve:
+			fex.Spec.ApprovedBy, fex.Spec.ApprovedAt = req.UserInfo.Username, &metav1.Time{Time: m.Clock.Now().Truncate(time.Second)}
+		case scopeChanged(old, fex):
+			fex.Spec.ApprovedBy, fex.Spec.ApprovedAt = "", nil
+		default:
+			fex.Spec.ApprovedBy, fex.Spec.ApprovedAt = old.Spec.ApprovedBy, old.Spec.ApprovedAt
+		}
+	}
+	raw, err := json.Marshal(fex)
+	if err != nil {
+		return admission.Errored(http.StatusInternalServerError, err)
+	}
+	return admission.PatchResponseFromRaw(req.Object.Raw, raw)
 }

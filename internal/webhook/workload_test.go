@@ -216,20 +216,19 @@ var _ = Describe("Workload release gate", func() {
 		Expect(err).NotTo(HaveOccurred())
 
 		By("kubectl rollout undo: the template of an earlier ReplicaSet")
-		// envtest runs no kube-controller-manager, so write the history it would have.
+		// envtest runs no kube-controller-manager, so write the history it would
+		// have, as the Deployment controller (only it may, during a freeze).
 		d, err = deps.Get(ctx, "web", metav1.GetOptions{})
 		Expect(err).NotTo(HaveOccurred())
-		old := podTemplate("web:v0")
-		old.Labels = map[string]string{"app": "web", "pod-template-hash": "5d4f8c7b9"}
-		rs := &appsv1.ReplicaSet{
-			ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "web-5d4f8c7b9", Labels: old.Labels,
-				OwnerReferences: []metav1.OwnerReference{{APIVersion: "apps/v1", Kind: "Deployment", Name: "web", UID: d.UID, Controller: new(true)}}},
-			Spec: appsv1.ReplicaSetSpec{Replicas: new(int32(0)), Selector: &metav1.LabelSelector{MatchLabels: old.Labels}, Template: old},
+		controller, _ := csAs(deploymentController)
+		for i, image := range []string{"web:v0", "web:v00"} {
+			rs := replicaSetOf(d, fmt.Sprintf("5d4f8c7b%d", i), podTemplate(image), true)
+			_, err := controller.AppsV1().ReplicaSets(ns).Create(ctx, rs, metav1.CreateOptions{})
+			Expect(err).NotTo(HaveOccurred())
 		}
-		Expect(k8sClient.Create(ctx, rs)).To(Succeed())
-		d.Spec.Template = podTemplate("web:v0")
-		_, err = deps.Update(ctx, d, metav1.UpdateOptions{})
-		Expect(err).NotTo(HaveOccurred())
+		// --to-revision two back: the older of the two.
+		Expect(updateDeployment(admin, ns, "web", func(d *appsv1.Deployment) { d.Spec.Template = podTemplate("web:v0") })).To(Succeed())
+		Expect(updateDeployment(admin, ns, "web", func(d *appsv1.Deployment) { d.Spec.Template = podTemplate("web:v00") })).To(Succeed())
 
 		By("but not a template no ReplicaSet of this Deployment carries")
 		Expect(expectDenied(setImage(admin, ns, "web:v3"))).To(ContainSubstring("fast-burn"))
@@ -356,9 +355,13 @@ var _ = Describe("Workload release gate", func() {
 		Expect(k8sClient.Create(ctx, sts)).To(Succeed())
 		Expect(k8sClient.Create(ctx, ds)).To(Succeed())
 		Expect(k8sClient.Delete(ctx, fex)).To(Succeed())
+		// Deleted during the freeze, it stays as a record of the break-glass it
+		// gave (until the freeze lifts) and admits nothing more.
 		Eventually(func(g Gomega) {
-			err := k8sClient.Get(ctx, client.ObjectKeyFromObject(fex), &slov1alpha1.FreezeException{})
-			g.Expect(apierrors.IsNotFound(err)).To(BeTrue())
+			got := &slov1alpha1.FreezeException{}
+			g.Expect(k8sClient.Get(ctx, client.ObjectKeyFromObject(fex), got)).To(Succeed())
+			g.Expect(got.DeletionTimestamp).NotTo(BeNil())
+			g.Expect(got.Finalizers).To(ContainElement(slov1alpha1.ExceptionFinalizer))
 		}).Should(Succeed())
 
 		attempt := 0
@@ -393,7 +396,8 @@ var _ = Describe("Workload release gate", func() {
 		previous.Spec.Containers[0].Image = "db:v0"
 		data, err := json.Marshal(map[string]any{"spec": map[string]any{"template": previous}})
 		Expect(err).NotTo(HaveOccurred())
-		Expect(k8sClient.Create(ctx, &appsv1.ControllerRevision{
+		stsController, _ := crAs(statefulSetController)
+		Expect(stsController.Create(ctx, &appsv1.ControllerRevision{
 			ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "db-7c9d", Labels: labelsWeb(),
 				OwnerReferences: []metav1.OwnerReference{{APIVersion: "apps/v1", Kind: "StatefulSet", Name: "db", UID: s.UID, Controller: new(true)}}},
 			Data:     runtime.RawExtension{Raw: data},
