@@ -73,18 +73,18 @@ func init() {
 // options are the manager's flags.
 type options struct {
 	metricsAddr, metricsCertPath, metricsCertName, metricsCertKey string
-	webhookCertPath, webhookCertName, webhookCertKey               string
-	webhookPort                                                    int
-	leaderElect                                                    bool
-	leaderElectionNamespace                                        string
-	probeAddr                                                      string
-	secureMetrics, enableHTTP2                                     bool
-	prometheusAddress                                              string
-	queryTimeout, decisionDeadline                                 time.Duration
-	certRotation                                                   bool
-	certSecret, webhookService                                     string
-	historyWriters                                                 []string
-	zap                                                            zap.Options
+	webhookCertPath, webhookCertName, webhookCertKey              string
+	webhookPort                                                   int
+	leaderElect                                                   bool
+	leaderElectionNamespace                                       string
+	probeAddr                                                     string
+	secureMetrics, enableHTTP2                                    bool
+	prometheusAddress                                             string
+	queryTimeout, decisionDeadline                                time.Duration
+	certRotation                                                  bool
+	certSecret, webhookService                                    string
+	historyWriters                                                []string
+	zap                                                           zap.Options
 }
 
 // stringList is a repeatable flag.

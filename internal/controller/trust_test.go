@@ -172,4 +172,3 @@ func labelOf(m *dto.Metric, name string) string {
 	}
 	return ""
 }
-

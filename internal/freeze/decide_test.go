@@ -475,7 +475,7 @@ func decideCases() []decideCase {
 			lookups: &fakeLookups{},
 			want: Result{
 				Decision: Warn, Class: ClassDryRun, SLOs: []string{"shop/checkout-errors"},
-				Message: lines("DryRun: would deny: "+relabelHead+descDry+".", `User "alice" may not lift-freeze on servicelevelobjectives.slo.budgetgate.dev in namespace shop.`, relabelTail),
+				Message:  lines("DryRun: would deny: "+relabelHead+descDry+".", `User "alice" may not lift-freeze on servicelevelobjectives.slo.budgetgate.dev in namespace shop.`, relabelTail),
 				Warnings: []string{"DryRun: would deny: " + relabelHead + descDry + `. User "alice" may not lift-freeze on servicelevelobjectives.slo.budgetgate.dev in namespace shop. ` + relabelTail},
 			},
 			wantCalls: []string{liftAlice},

@@ -177,4 +177,3 @@ func FuzzHandle(f *testing.F) {
 		}
 	})
 }
-

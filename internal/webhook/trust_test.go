@@ -212,8 +212,12 @@ var _ = Describe("Trust model", func() {
 				s.Spec.WorkloadSelector = &metav1.LabelSelector{MatchLabels: map[string]string{"app": "nothing"}}
 			}},
 			{"spec.target", func(s *slov1alpha1.ServiceLevelObjective) { s.Spec.Target = "90" }},
-			{"spec.policyRef", func(s *slov1alpha1.ServiceLevelObjective) { s.Spec.PolicyRef = &slov1alpha1.PolicyReference{Name: "built-in"} }},
-			{"spec.indicator", func(s *slov1alpha1.ServiceLevelObjective) { s.Spec.Indicator.Ratio.Errors = `nothing_total{code="500"}` }},
+			{"spec.policyRef", func(s *slov1alpha1.ServiceLevelObjective) {
+				s.Spec.PolicyRef = &slov1alpha1.PolicyReference{Name: "built-in"}
+			}},
+			{"spec.indicator", func(s *slov1alpha1.ServiceLevelObjective) {
+				s.Spec.Indicator.Ratio.Errors = `nothing_total{code="500"}`
+			}},
 			{"spec.prometheus", func(s *slov1alpha1.ServiceLevelObjective) {
 				s.Spec.Prometheus = &slov1alpha1.PrometheusSource{Address: "http://nowhere.invalid:9090"}
 			}},
