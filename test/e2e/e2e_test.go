@@ -149,6 +149,44 @@ spec:
 		kc("--as=alice", "patch", "deployment/checkout", "-p", fmt.Sprintf(hotfix, ""))
 	})
 
+	It("denies forged rollback targets and the two-step escape, while kube-controller-manager's own writes pass", func() {
+		uid := kc("get", "deployment/checkout", "-o", "jsonpath={.metadata.uid}")
+		By("a ReplicaSet forged by dev under the frozen Deployment is denied")
+		_, err := kubectl.Run(fmt.Sprintf(`
+apiVersion: apps/v1
+kind: ReplicaSet
+metadata:
+  name: checkout-forged
+  namespace: %s
+  labels: {app: checkout, pod-template-hash: forged}
+  ownerReferences: [{apiVersion: apps/v1, kind: Deployment, name: checkout, uid: %q, controller: true}]
+spec:
+  replicas: 0
+  selector: {matchLabels: {app: checkout, pod-template-hash: forged}}
+  template:
+    metadata: {labels: {app: checkout, app.kubernetes.io/part-of: checkout, pod-template-hash: forged}}
+    spec: {containers: [{name: app, image: "registry.example/shop/checkout:v9-unreleased"}]}
+`, shopNamespace, uid), "--as=dev", "create", "-f", "-")
+		Expect(err).To(HaveOccurred())
+		Expect(err.Error()).To(ContainSubstring(`may not write ReplicaSet ` + shopNamespace + `/checkout-forged as revision history of Deployment ` + shopNamespace + `/checkout`))
+
+		By("relabelling out of the frozen SLO's selection (step one of two) is denied")
+		out := kcFails("--as=dev", "label", "deployment/checkout", "app.kubernetes.io/part-of-")
+		Expect(out).To(ContainSubstring("may not change its labels now"))
+
+		By("a restart passes, and kube-controller-manager writes its ReplicaSet during the freeze")
+		before := kc("get", "replicasets", "-l", "app=checkout", "-o", "name")
+		kc("--as=dev", "rollout", "restart", "deployment/checkout")
+		kc("rollout", "status", "deployment/checkout", "--timeout=120s")
+		Expect(kc("get", "replicasets", "-l", "app=checkout", "-o", "name")).NotTo(Equal(before))
+
+		By("kubectl rollout undo --to-revision, two releases back, passes")
+		kc("--as=dev", "rollout", "undo", "deployment/checkout", "--to-revision=2")
+		kc("rollout", "status", "deployment/checkout", "--timeout=120s")
+		Expect(kc("get", "deployment/checkout", "-o", "jsonpath={.spec.template.spec.containers[0].image}")).
+			To(Equal("registry.example/shop/checkout:v2"))
+	})
+
 	It("gates a StatefulSet like a Deployment", func() {
 		out := kcFails("set", "image", "statefulset/ledger", "ledger=registry.example/shop/ledger:v2")
 		Expect(out).To(ContainSubstring("StatefulSet " + shopNamespace + "/ledger"))
@@ -172,12 +210,21 @@ spec:
 	})
 
 	It("keeps the freeze across an operator restart, and keeps denying", func() {
+		before := getSLOOnce()
 		Expect(environ.StopOperator()).To(Succeed())
 		Expect(environ.StartOperator()).To(Succeed())
-		Expect(getSLOOnce().Status.Freeze.Active).To(BeTrue())
-		// As dev: the template still claims "hotfix" from alice's release, which an
-		// admin (allowed everything, release-during-freeze included) would pass.
+		// Wait for an evaluation by the new process before checking what it kept.
+		Eventually(func(g Gomega) {
+			s := getSLO(g)
+			g.Expect(s.Status.LastEvaluationTime).NotTo(Equal(before.Status.LastEvaluationTime))
+			g.Expect(s.Status.Freeze.Active).To(BeTrue())
+			g.Expect(s.Status.Freeze.Since).To(Equal(before.Status.Freeze.Since))
+		}, 2*time.Minute).Should(Succeed())
 		out := kcFails("--as=dev", "set", "image", "deployment/checkout", "app=registry.example/shop/checkout:v3")
+		Expect(out).To(ContainSubstring("fast-burn"))
+		// An admin holds every verb, release-during-freeze included, but claims
+		// nothing: a routine release is denied to them too.
+		out = kcFails("set", "image", "deployment/checkout", "app=registry.example/shop/checkout:v3")
 		Expect(out).To(ContainSubstring("fast-burn"))
 	})
 
@@ -233,11 +280,13 @@ type slo struct {
 		Generation int `json:"generation"`
 	} `json:"metadata"`
 	Status struct {
-		ObservedGeneration int `json:"observedGeneration"`
-		GatedWorkloads     int `json:"gatedWorkloads"`
+		ObservedGeneration int    `json:"observedGeneration"`
+		GatedWorkloads     int    `json:"gatedWorkloads"`
+		LastEvaluationTime string `json:"lastEvaluationTime"`
 		Freeze             struct {
 			Active bool   `json:"active"`
 			Rule   string `json:"rule"`
+			Since  string `json:"since"`
 		} `json:"freeze"`
 		Conditions []struct {
 			Type   string `json:"type"`
