@@ -40,6 +40,10 @@ else
   rm -f "$KUBECONFIG_FILE"
   # KWOK_KUBE_VERSION tells kwokctl which flags our binaries take;
   # KWOK_KUBECTL_BINARY keeps `kwokctl kubectl` off the network.
+  # use-service-account-credentials: each controller acts as its own
+  # ServiceAccount, as on kubeadm, kind and managed clusters (kwokctl would
+  # otherwise run them all as its admin user); budgetgate's history gate knows
+  # the workload controllers by these identities.
   if ! KWOK_KUBE_VERSION=$K8S_VERSION KWOK_KUBECTL_BINARY=$KUBECTL kwokctl create cluster \
     --runtime binary \
     --etcd-binary "$K8S_BIN/etcd" \
@@ -47,6 +51,7 @@ else
     --kube-controller-manager-binary "$K8S_BIN/kube-controller-manager" \
     --kube-scheduler-binary "$K8S_BIN/kube-scheduler" \
     --kwok-controller-binary "$KWOK_BIN/kwok" \
+    --extra-args kube-controller-manager=use-service-account-credentials=true \
     --kubeconfig "$KUBECONFIG_FILE" \
     --wait "${TIMEOUT}s" \
     --timeout "${TIMEOUT}s" >>"$STATE/cluster-up.log" 2>&1; then

@@ -120,7 +120,7 @@ tell_story() {
 
   heading "An authorised hotfix passes"
   say "Claiming the hotfix release class is not enough by itself; dev may not release during a freeze:"
-  hotfix_patch='{"spec":{"template":{"metadata":{"annotations":{"budgetgate.dev/release-class":"hotfix"}},"spec":{"containers":[{"name":"checkout","image":"'$IMAGE':1.5.1-hotfix"}]}}}}'
+  hotfix_patch='{"spec":{"template":{"metadata":{"annotations":{"budgetgate.dev/release-class":"hotfix","budgetgate.dev/release-reason":"INC-4821 payment provider timeouts"}},"spec":{"containers":[{"name":"checkout","image":"'$IMAGE':1.5.1-hotfix"}]}}}}'
   kc_denied --as=dev -n shop patch deployment checkout -p "$hotfix_patch"
   say "alice, on call, is bound to the release-during-freeze ClusterRole in shop; her hotfix goes through:"
   kc --as=alice -n shop patch deployment checkout -p "$hotfix_patch" || die "alice's hotfix was denied. $LOGS_HINT"
@@ -139,7 +139,7 @@ tell_story() {
   slo_table
 
   heading "The routine release goes through"
-  say "The same command as in step 5. (The template still carries alice's release-class: hotfix, which counts for nothing from dev, as step 7 showed: this passes because the freeze lifted.)"
+  say "The same command as in step 5. (The template still carries alice's release-class: hotfix, but a claim counts only for the release that makes it: this passes because the freeze lifted.)"
   kc --as=dev -n shop set image deployment/checkout checkout="$IMAGE:1.6.0" || die "the release was denied after the freeze lifted. $LOGS_HINT"
   rollout checkout "1.6.0"
   say "The rollout history, one ReplicaSet per pod template:"

@@ -67,7 +67,7 @@ func (r *FreezeExceptionReconciler) Reconcile(ctx context.Context, req ctrl.Requ
 		Reason: slov1alpha1.ReasonValid, ObservedGeneration: gen, Message: "Exception is well-formed"}
 	active := metav1.Condition{Type: slov1alpha1.ConditionActive, ObservedGeneration: gen}
 
-	problem, err := r.validate(ctx, fex)
+	problem, p, err := r.validate(ctx, fex)
 	if err != nil {
 		return ctrl.Result{}, err
 	}
@@ -87,6 +87,9 @@ func (r *FreezeExceptionReconciler) Reconcile(ctx context.Context, req ctrl.Requ
 		}
 		if fex.Spec.ApprovedBy != "" {
 			active.Message += ", approved by " + fex.Spec.ApprovedBy
+		} else if p.RequireExceptionApproval {
+			active.Message += fmt.Sprintf("; not approved yet: policy %q requires a second person's approval before it counts "+
+				"(kubectl annotate fex %s -n %s %s=true)", p.Name, fex.Name, fex.Namespace, slov1alpha1.ApproveAnnotation)
 		}
 		result.RequeueAfter = expiresAt.Sub(now) + time.Second
 	}
@@ -123,28 +126,29 @@ func (r *FreezeExceptionReconciler) release(ctx context.Context, fex *slov1alpha
 	return ctrl.Result{}, nil
 }
 
-// validate returns what makes the exception unusable, or "".
-func (r *FreezeExceptionReconciler) validate(ctx context.Context, fex *slov1alpha1.FreezeException) (string, error) {
+// validate returns what makes the exception unusable, or "", and the policy
+// that bounds exceptions in its namespace.
+func (r *FreezeExceptionReconciler) validate(ctx context.Context, fex *slov1alpha1.FreezeException) (string, policy.Policy, error) {
 	if fex.Spec.WorkloadSelector != nil {
 		if _, err := metav1.LabelSelectorAsSelector(fex.Spec.WorkloadSelector); err != nil {
-			return fmt.Sprintf("spec.workloadSelector: %v", err), nil
+			return fmt.Sprintf("spec.workloadSelector: %v", err), policy.Policy{}, nil
 		}
 	}
 	if fex.Spec.WorkloadSelector == nil && len(fex.Spec.Workloads) == 0 {
-		return "spec: select workloads with workloadSelector or list them in workloads", nil
+		return "spec: select workloads with workloadSelector or list them in workloads", policy.Policy{}, nil
 	}
 	if len(fex.Spec.Reason) < 10 {
-		return "spec.reason: say why in at least 10 characters", nil
+		return "spec.reason: say why in at least 10 characters", policy.Policy{}, nil
 	}
 	p, err := policy.ForExceptions(ctx, r.Client, fex.Namespace)
 	if err != nil {
-		return "", err
+		return "", p, err
 	}
 	if lifetime := sloview.Lifetime(fex); lifetime > p.MaxExceptionDuration {
 		return fmt.Sprintf("spec.expiresAt: %s is %s after the exception was created, longer than the maxExceptionDuration %s of policy %q",
-			fex.Spec.ExpiresAt.UTC().Format(time.RFC3339), lifetime.Round(time.Second), p.MaxExceptionDuration, p.Name), nil
+			fex.Spec.ExpiresAt.UTC().Format(time.RFC3339), lifetime.Round(time.Second), p.MaxExceptionDuration, p.Name), p, nil
 	}
-	return "", nil
+	return "", p, nil
 }
 
 // SetupWithManager registers the controller; it also revisits the deleted

@@ -103,7 +103,7 @@ var _ = Describe("API validation by the API server", func() {
 			mutate(ebp)
 			err := k8sClient.Create(ctx, ebp)
 			Expect(apierrors.IsInvalid(err)).To(BeTrue(), "got %v", err)
-			expectInvalid(err, `ErrorBudgetPolicy.slo.budgetgate.dev "` + ebp.Name + `" is invalid: `, message)
+			expectInvalid(err, `ErrorBudgetPolicy.slo.budgetgate.dev "`+ebp.Name+`" is invalid: `, message)
 		},
 		Entry("short window equal to the long window", func(p *slov1alpha1.ErrorBudgetPolicy) {
 			p.Spec.Rules[0].BurnRate.ShortWindow = "1h"

@@ -8,12 +8,15 @@ import (
 	"strings"
 	"time"
 
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/klog/v2"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	slov1alpha1 "github.com/budgetgate/budgetgate/api/v1alpha1"
 	"github.com/budgetgate/budgetgate/internal/sloview"
+	"github.com/budgetgate/budgetgate/internal/workload"
 )
 
 // FieldManager is the server-side apply field manager of the freeze annotations.
@@ -70,9 +73,8 @@ func (r *ServiceLevelObjectiveReconciler) syncAnnotations(ctx context.Context, s
 			if annotationsMatch(w.Annotations, want) {
 				continue
 			}
-			if err := r.Apply(ctx, client.ApplyConfigurationFromUnstructured(kind.ApplyAnnotations(w.Namespace, w.Name, want)),
-				client.FieldOwner(FieldManager), client.ForceOwnership); err != nil {
-				errs = append(errs, fmt.Errorf("applying freeze annotations to %s %s: %w", kind, klog.KObj(w), err))
+			if err := r.writeMarks(ctx, kind, w, want); err != nil {
+				errs = append(errs, fmt.Errorf("writing freeze annotations of %s %s: %w", kind, klog.KObj(w), err))
 				continue
 			}
 			verb := "Marked"
@@ -83,6 +85,23 @@ func (r *ServiceLevelObjectiveReconciler) syncAnnotations(ctx context.Context, s
 		}
 	}
 	return gated, errors.Join(errs...)
+}
+
+// writeMarks sets a workload's freeze annotations to want by server-side apply
+// under budgetgate's field manager. Removing them (want nil) is a merge patch
+// that deletes the three keys: server-side apply would only give up
+// budgetgate's ownership, and keys another manager co-owns stay (kubectl
+// rollout undo, for one, rewrites all of a Deployment's annotations).
+func (r *ServiceLevelObjectiveReconciler) writeMarks(ctx context.Context, kind workload.Kind, w *metav1.PartialObjectMetadata, want map[string]string) error {
+	if want != nil {
+		return r.Apply(ctx, client.ApplyConfigurationFromUnstructured(kind.ApplyAnnotations(w.Namespace, w.Name, want)),
+			client.FieldOwner(FieldManager), client.ForceOwnership)
+	}
+	patch := []byte(`{"metadata":{"annotations":{"` + slov1alpha1.FrozenAnnotation + `":null,"` +
+		slov1alpha1.FrozenByAnnotation + `":null,"` + slov1alpha1.FrozenSinceAnnotation + `":null}}}`)
+	obj := &metav1.PartialObjectMetadata{ObjectMeta: metav1.ObjectMeta{Namespace: w.Namespace, Name: w.Name}}
+	obj.SetGroupVersionKind(kind.GVK)
+	return client.IgnoreNotFound(r.Patch(ctx, obj, client.RawPatch(types.MergePatchType, patch), client.FieldOwner(FieldManager)))
 }
 
 // markedBy reports whether the frozen-by annotation names the SLO.

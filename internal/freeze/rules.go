@@ -3,6 +3,7 @@ package freeze
 import (
 	"context"
 	"errors"
+	"slices"
 	"strings"
 	"time"
 
@@ -379,31 +380,29 @@ func usableException(exceptions []Exception, w, old *Workload, selecting []*Froz
 			clock = start
 		}
 	}
-	var best *Exception
-	note := ""
+	slices.SortFunc(covering, func(a, b *Exception) int { return strings.Compare(a.Name, b.Name) })
+	var notes, deleted []string
 	for _, e := range covering {
 		name := "FreezeException " + e.Namespace + "/" + e.Name
 		switch {
 		case e.Terminating:
-			note = name + " was deleted."
+			deleted = append(deleted, name+" was deleted.")
 		case !now.Before(e.ExpiresAt):
-			note = name + " expired at " + rfc3339(e.ExpiresAt) + "."
+			notes = append(notes, name+" expired at "+rfc3339(e.ExpiresAt)+".")
 		case approval && e.ApprovedBy == "":
-			note = name + " is not approved yet, and the policy of " + sloList(sloNames(selecting)) + " requires approval by a second person " +
-				"(kubectl annotate fex " + e.Name + " -n " + e.Namespace + " " + approveAnnotation + "=true)."
+			notes = append(notes, name+" is not approved yet, and the policy of "+sloList(sloNames(selecting))+" requires approval by a second person "+
+				"(kubectl annotate fex "+e.Name+" -n "+e.Namespace+" "+approveAnnotation+"=true).")
 		case !clock.IsZero() && !now.Before(clock.Add(maxDur)):
-			note = name + " is not honoured: exceptions have let this workload release since " + rfc3339(clock) +
-				" in this freeze, and break-glass is bounded by maxExceptionDuration " + formatHours(maxDur) + " per freeze."
+			notes = append(notes, name+" is not honoured: exceptions have let this workload release since "+rfc3339(clock)+
+				" in this freeze, and break-glass is bounded by maxExceptionDuration "+formatHours(maxDur)+" per freeze.")
 		default:
-			if best == nil || e.Name < best.Name {
-				best = e
-			}
+			return e, "" // the first by name
 		}
 	}
-	if best != nil {
-		return best, ""
+	if len(notes) == 0 {
+		notes = deleted // say a deleted one no longer counts only when nothing else explains
 	}
-	return nil, note
+	return nil, strings.Join(notes, " ")
 }
 
 // approveAnnotation is api/v1alpha1.ApproveAnnotation (freeze imports nothing

@@ -122,6 +122,7 @@ func Indicator(in *slov1alpha1.Indicator) (sli.Indicator, error) {
 		n++
 		out.Query = in.Query
 	}
+	out.QueryEvents = in.QueryEvents
 	if n != 1 {
 		return sli.Indicator{}, errors.New("spec.indicator: exactly one of ratio, latency or query must be set")
 	}

@@ -163,3 +163,14 @@ func TestObjective(t *testing.T) {
 		}
 	}
 }
+
+func TestIndicatorCarriesEveryField(t *testing.T) {
+	in := &slov1alpha1.Indicator{Query: "sum(rate(e[$window]))/sum(rate(t[$window]))", QueryEvents: "sum(increase(t[$window]))"}
+	got, err := Indicator(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Query != in.Query || got.QueryEvents != in.QueryEvents {
+		t.Errorf("Indicator() = %+v, want query and queryEvents carried over", got)
+	}
+}

@@ -428,15 +428,25 @@ func BenchmarkMeasure(b *testing.B) {
 }
 
 func TestMeasureAsksLongestWindowFirst(t *testing.T) {
-	f := &fakeProm{answer: ok(vector("ratio", "0", "events", "1"))}
+	// The server holds every query until MaxConcurrentQueries have arrived:
+	// those are the ones Measure dispatched first, whatever order the
+	// goroutines reach the server in.
+	var arrived atomic.Int32
+	release := make(chan struct{})
+	f := &fakeProm{answer: func(string) (int, string) {
+		if arrived.Add(1) == MaxConcurrentQueries {
+			close(release)
+		}
+		select {
+		case <-release:
+		case <-time.After(5 * time.Second):
+		}
+		return http.StatusOK, vector("ratio", "0", "events", "1")
+	}}
 	p := f.start(t)
 	windows := []time.Duration{5 * time.Minute, 30 * 24 * time.Hour, time.Hour, 6 * time.Hour, 30 * time.Minute}
-	// With one query in flight at a time the order is the order of sending.
-	ctx := context.Background()
-	for range 3 {
-		if _, err := p.Measure(ctx, ratioIndicator, windows); err != nil {
-			t.Fatal(err)
-		}
+	if _, err := p.Measure(context.Background(), ratioIndicator, windows); err != nil {
+		t.Fatal(err)
 	}
 	queries, _, _ := f.recorded()
 	// The first MaxConcurrentQueries are started before any other, longest first.

@@ -260,8 +260,12 @@ func (h *PolicyHandler) Handle(ctx context.Context, req admission.Request) admis
 	note := fmt.Sprintf("%s %s policy %s while %d SLOs under it are frozen (%s); they follow the change at their next evaluation",
 		req.UserInfo.Username, verb, old.Name, len(frozen), strings.Join(frozen, ", "))
 	if req.Operation == admissionv1.Delete {
-		note = fmt.Sprintf("%s deleted policy %s while %d SLOs under it are frozen (%s); their freezes hold until the policy exists again",
-			req.UserInfo.Username, old.Name, len(frozen), strings.Join(frozen, ", "))
+		then := "their freezes hold until the policy exists again"
+		if old.Name == slov1alpha1.DefaultPolicyName {
+			then = "those without a policyRef follow the built-in policy from their next evaluation"
+		}
+		note = fmt.Sprintf("%s deleted policy %s while %d SLOs under it are frozen (%s); %s",
+			req.UserInfo.Username, old.Name, len(frozen), strings.Join(frozen, ", "), then)
 	}
 	if h.Recorder != nil && !isDryRun(req) {
 		h.Recorder.Eventf(old, nil, corev1.EventTypeWarning, "PolicyChangedDuringFreeze", "Change", "%s", note)
@@ -412,7 +416,7 @@ func (m *ExceptionMutator) Handle(_ context.Context, req admission.Request) admi
 	if fex == nil {
 		return admission.Allowed("")
 	}
-	_, approve := fex.Annotations[slov1alpha1.ApproveAnnotation]
+	approve := fex.Annotations[slov1alpha1.ApproveAnnotation] == "true"
 	delete(fex.Annotations, slov1alpha1.ApproveAnnotation)
 	if old == nil {
 		fex.Spec.RequestedBy = req.UserInfo.Username

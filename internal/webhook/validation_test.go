@@ -110,7 +110,7 @@ var _ = Describe("Validation of budgetgate's kinds", func() {
 			"spec.expiresAt: "+past.Spec.ExpiresAt.UTC().Truncate(time.Second).Format(time.RFC3339)+" is not in the future")
 		long := fex(48 * time.Hour)
 		expectRejected(k8sClient.Create(ctx, long), fexWebhook, "spec.expiresAt: "+long.Spec.ExpiresAt.UTC().Truncate(time.Second).Format(time.RFC3339)+
-			` is 48h0m0s from now, longer than the maxExceptionDuration 24h0m0s of policy "built-in"; ask again when it runs out`)
+			` is 48h0m0s after the exception was created, longer than the maxExceptionDuration 24h0m0s of policy "built-in"; ask again when it runs out`)
 		Expect(k8sClient.Create(ctx, fex(23*time.Hour))).To(Succeed())
 	})
 })

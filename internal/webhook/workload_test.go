@@ -17,6 +17,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/util/retry"
@@ -425,6 +426,16 @@ var _ = Describe("Workload release gate", func() {
 			managers = append(managers, mf.Manager)
 		}
 		Expect(managers).To(ContainElement("budgetgate"))
+
+		By("another field manager co-owns budgetgate's marks (e.g. a tool that rewrites all annotations)")
+		marks := map[string]any{}
+		for _, k := range []string{slov1alpha1.FrozenAnnotation, slov1alpha1.FrozenByAnnotation, slov1alpha1.FrozenSinceAnnotation} {
+			marks[k] = dep.Annotations[k]
+		}
+		coOwner, err := json.Marshal(map[string]any{"apiVersion": "apps/v1", "kind": "Deployment",
+			"metadata": map[string]any{"name": "web", "namespace": ns, "annotations": marks}})
+		Expect(err).NotTo(HaveOccurred())
+		Expect(k8sClient.Patch(ctx, dep.DeepCopy(), client.RawPatch(types.ApplyPatchType, coOwner), client.FieldOwner("another-tool"))).To(Succeed())
 
 		By("the burn stops: after the 2s hold the freeze lifts")
 		source.set(slo.Spec.Indicator.Ratio.Errors, 0)
