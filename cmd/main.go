@@ -93,9 +93,10 @@ type stringList []string
 func (s *stringList) String() string     { return strings.Join(*s, ",") }
 func (s *stringList) Set(v string) error { *s = append(*s, v); return nil }
 
-func parseFlags(args []string) (options, bool, error) {
+// parseFlags reads the manager's flags from args into fs, which must be
+// flag.CommandLine in main: controller-runtime registers --kubeconfig there.
+func parseFlags(fs *flag.FlagSet, args []string) (options, bool, error) {
 	var o options
-	fs := flag.NewFlagSet("manager", flag.ContinueOnError)
 	showVersion := fs.Bool("version", false, "Print the version and exit.")
 	fs.StringVar(&o.leaderElectionNamespace, "leader-election-namespace", "",
 		"Namespace of the leader election Lease; defaults to the namespace the manager runs in (needed out of cluster).")
@@ -140,7 +141,7 @@ func parseFlags(args []string) (options, bool, error) {
 }
 
 func main() {
-	opts, showVersion, err := parseFlags(os.Args[1:])
+	opts, showVersion, err := parseFlags(flag.CommandLine, os.Args[1:])
 	if errors.Is(err, flag.ErrHelp) {
 		os.Exit(0)
 	}
