@@ -1,5 +1,6 @@
-# Image URL to use all building/pushing image targets
-IMG ?= budgetgate:latest
+# The manager image dist/install.yaml runs: the one `make release` publishes
+# (mk/release.mk); `make image` builds it without Docker (mk/image.mk).
+IMG ?= ghcr.io/budgetgate/manager:v0.1.0
 # PROMETHEUS is the Prometheus `make run` measures SLOs in.
 PROMETHEUS ?= http://localhost:9090
 # YEAR is the year in the boilerplate header of generated code: the project's

@@ -51,6 +51,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/webhook"
 
 	slov1alpha1 "github.com/budgetgate/budgetgate/api/v1alpha1"
+	"github.com/budgetgate/budgetgate/internal/certsync"
 	"github.com/budgetgate/budgetgate/internal/controller"
 	"github.com/budgetgate/budgetgate/internal/sli"
 	"github.com/budgetgate/budgetgate/internal/version"
@@ -82,7 +83,7 @@ type options struct {
 	prometheusAddress                                             string
 	queryTimeout, decisionDeadline                                time.Duration
 	certRotation                                                  bool
-	certSecret, webhookService                                    string
+	certSecret, webhookService, webhookNamePrefix                 string
 	historyWriters                                                []string
 	zap                                                           zap.Options
 }
@@ -107,6 +108,9 @@ func parseFlags(fs *flag.FlagSet, args []string) (options, bool, error) {
 		"Secret in the operator's namespace that holds the rotated webhook certificate.")
 	fs.StringVar(&o.webhookService, "webhook-service", "budgetgate-webhook-service",
 		"Service in front of the webhook server; the rotated certificate is issued for its DNS name.")
+	fs.StringVar(&o.webhookNamePrefix, "webhook-configuration-prefix", "budgetgate-",
+		"Prefix of the names of budgetgate's webhook configurations (PREFIXvalidating-webhook-configuration, "+
+			"PREFIXmutating-webhook-configuration, PREFIXworkload-release-gate), into which certificate rotation injects its CA.")
 	fs.StringVar(&o.prometheusAddress, "prometheus-address", "http://localhost:9090",
 		"Base URL of the Prometheus HTTP API that SLOs are measured in, unless an SLO sets spec.prometheus.address.")
 	fs.DurationVar(&o.queryTimeout, "query-timeout", sli.DefaultTimeout,
@@ -278,14 +282,23 @@ func setupWebhooks(mgr ctrl.Manager, o options, namespace, certDir string, wopts
 			ExtraDNSNames:  []string{fmt.Sprintf("%s.%s.svc.cluster.local", o.webhookService, namespace)},
 			IsReady:        certsReady,
 			Webhooks: []rotator.WebhookInfo{
-				{Name: "budgetgate-validating-webhook-configuration", Type: rotator.Validating},
-				{Name: "budgetgate-mutating-webhook-configuration", Type: rotator.Mutating},
-				{Name: "budgetgate-workload-release-gate", Type: rotator.Validating},
+				{Name: o.webhookNamePrefix + "validating-webhook-configuration", Type: rotator.Validating},
+				{Name: o.webhookNamePrefix + "mutating-webhook-configuration", Type: rotator.Mutating},
+				{Name: o.webhookNamePrefix + "workload-release-gate", Type: rotator.Validating},
 			},
 			// Every replica serves the webhook, so every replica needs the certificate.
 			RequireLeaderElection: false,
 		}); err != nil {
 			return fmt.Errorf("setting up certificate rotation: %w", err)
+		}
+		// The rotation writes the Secret and waits for the files; every replica
+		// writes them from the Secret (see internal/certsync).
+		if err := mgr.Add(&certsync.Syncer{
+			Reader: mgr.GetClient(),
+			Secret: types.NamespacedName{Namespace: namespace, Name: o.certSecret},
+			Dir:    certDir,
+		}); err != nil {
+			return fmt.Errorf("setting up the certificate files: %w", err)
 		}
 	} else {
 		close(certsReady)

@@ -1,6 +1,6 @@
 # shellcheck shell=bash
 # shellcheck disable=SC2034 # settings used by the scripts that source this file
-# Shared settings and helpers of the kind path (hack/kind.sh, hack/kind-demo.sh);
+# Shared settings and helpers of the kind path (hack/kind.sh, hack/incluster-demo.sh);
 # source it, do not run it. It sources hack/lib.sh (logging, wait_for, k) and
 # points `k` at the kind cluster's kubeconfig.
 #
@@ -16,7 +16,7 @@
 #   DEMO_APP_IMAGE     demo service image built from Dockerfile.demo-app (budgetgate-demo-app:e2e)
 #   PROMETHEUS_IMAGE   Prometheus image, pulled by the nodes (prom/prometheus:v3.16.0)
 #   BASE_IMAGE         Go builder image of both Dockerfiles (golang:1.26)
-#   INSTALL_YAML       the installer to apply (dist/install.yaml)
+#   INSTALL_YAML       the installer to apply (.cluster/kind/NAME/install.yaml: dist/install.yaml with KIND_IMG)
 #   KIND_KUBECONFIG    kubeconfig of the cluster (.cluster/kind/NAME/kubeconfig)
 #   KIND_KUBECTL       kubectl to use (bin/k8s/1.37.2-OS-ARCH/kubectl, fetched or built)
 
@@ -42,36 +42,8 @@ DEMO_APP_IMAGE=${DEMO_APP_IMAGE:-budgetgate-demo-app:e2e}
 # Must match the image in test/demo/kind/prometheus.yaml (replaced when overridden).
 DEFAULT_PROMETHEUS_IMAGE=prom/prometheus:v3.16.0
 PROMETHEUS_IMAGE=${PROMETHEUS_IMAGE:-$DEFAULT_PROMETHEUS_IMAGE}
-INSTALL_YAML=${INSTALL_YAML:-$ROOT/dist/install.yaml}
+INSTALL_YAML=${INSTALL_YAML:-$KIND_STATE/install.yaml}
 CONTAINER_TOOL=${CONTAINER_TOOL:-docker}
-
-OPERATOR_NS=budgetgate-system
-OPERATOR_DEPLOY=deployment/budgetgate-controller-manager
-OPERATOR_PODS=control-plane=controller-manager
-
-# The images the workloads of the e2e suite (test/e2e/e2e_test.go) and of the
-# demo story (hack/kind-demo.sh) name. They come from no registry: on kwok's
-# fake nodes no image is pulled, but kind runs real containers, so each name is
-# a tag of the demo service image, loaded into the nodes. (Their tags are not
-# "latest", so imagePullPolicy defaults to IfNotPresent and nothing is pulled.)
-# A workload image missing here leaves its pods in ErrImagePull and makes
-# `kubectl rollout status` time out.
-SHOP_IMAGES=(
-  # e2e suite
-  registry.example/shop/checkout:v1
-  registry.example/shop/checkout:v2
-  registry.example/shop/checkout:v3
-  registry.example/shop/checkout:v1-hotfix
-  registry.example/shop/checkout:v1-hotfix-dev
-  registry.example/shop/ledger:v1
-  registry.example/shop/ledger:v2
-  registry.example/shop/ledger:v2-while-down
-  # demo story
-  registry.example/shop/checkout:1.4.0
-  registry.example/shop/checkout:1.5.0
-  registry.example/shop/checkout:1.5.1-hotfix
-  registry.example/shop/checkout:1.6.0
-)
 
 # kind runs the pinned kind binary.
 kind() { "$KIND_BIN" "$@"; }
@@ -114,25 +86,6 @@ ensure_kubectl() {
 
 kind_cluster_exists() { kind get clusters 2>/dev/null | grep -qx "$KIND_CLUSTER_NAME"; }
 
-# The demo service's admin endpoint, through the API server's service proxy
-# (the API server reaches pod IPs in kind; `kubectl create --raw` POSTs).
-ERROR_RATE_PATH=/api/v1/namespaces/demo/services/checkout-traffic:http/proxy/admin/error-rate
-PROMETHEUS_PROXY=/api/v1/namespaces/monitoring/services/prometheus-operated:web/proxy
-
-# post_error_rate RATE: sets the demo service's error rate; prints the new rate.
-post_error_rate() { k create --raw "$ERROR_RATE_PATH?value=$1" -f - </dev/null; }
-
-# checkout_scraped: Prometheus has scraped the demo service (up{job="checkout"} == 1).
-checkout_scraped() {
-  local out
-  out=$(k get --raw "$PROMETHEUS_PROXY/api/v1/query?query=up%7Bjob%3D%22checkout%22%7D") &&
-    grep -q '"value":\[[^]]*,"1"\]' <<<"$out"
-}
-
-# webhook_reachable: a server-side dry run of an ErrorBudgetPolicy passes, which
-# its fail-closed webhook allows only when the API server reaches a replica.
-webhook_reachable() { k apply --dry-run=server -f "$ROOT/test/demo/kind/webhook-probe.yaml"; }
-
-# operator_logs [TAIL]: the manager replicas' logs.
-operator_logs() { k -n "$OPERATOR_NS" logs -l "$OPERATOR_PODS" --prefix --tail="${1:-80}" --max-log-requests=10; }
+# shellcheck source=hack/incluster-lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/incluster-lib.sh"
 OPERATOR_LOGS_HINT="See: kubectl --kubeconfig $KIND_KUBECONFIG -n $OPERATOR_NS logs -l $OPERATOR_PODS --prefix"

@@ -8,7 +8,7 @@
 #                (Dockerfile.demo-app) images and `kind load` them, plus the
 #                demo service image under every workload image name the e2e
 #                suite and the demo use (SHOP_IMAGES in hack/kind-lib.sh)
-#     installer  make build-installer IMG=$KIND_IMG: dist/install.yaml
+#     installer  dist/install.yaml with the manager image $KIND_IMG, in .cluster/kind/NAME/install.yaml
 #     install    apply Prometheus + the demo service (test/demo/kind) and
 #                dist/install.yaml, unpatched; wait until all are Ready, the API
 #                server reaches the webhook and Prometheus scrapes the demo service
@@ -81,16 +81,11 @@ step_load() {
 }
 
 step_installer() {
-  # build-installer runs `kustomize edit set image` in config/manager, which
-  # rewrites a tracked file; put it back afterwards so the tree stays clean.
+  # The committed dist/install.yaml, with the manager image loaded into kind.
   mkdir -p "$KIND_STATE"
-  local keep=$KIND_STATE/manager-kustomization.yaml rc=0
-  cp "$ROOT/config/manager/kustomization.yaml" "$keep"
-  log "writing dist/install.yaml for image $KIND_IMG (make build-installer IMG=$KIND_IMG)"
-  "${MAKE:-make}" -C "$ROOT" --no-print-directory build-installer IMG="$KIND_IMG" || rc=$?
-  cp "$keep" "$ROOT/config/manager/kustomization.yaml"
-  [ "$rc" -eq 0 ] || die "make build-installer failed (see above)"
-  INSTALL_YAML=$ROOT/dist/install.yaml
+  installer_for "$KIND_IMG" "" >"$KIND_STATE/install.yaml" || die "writing $KIND_STATE/install.yaml failed"
+  INSTALL_YAML=$KIND_STATE/install.yaml
+  ok "installer for image $KIND_IMG: ${INSTALL_YAML#"$ROOT"/}"
 }
 
 # demo_manifests: test/demo/kind rendered, with PROMETHEUS_IMAGE and
@@ -106,47 +101,14 @@ demo_manifests() {
     -e "s|image: budgetgate-demo-app:e2e\$|image: $DEMO_APP_IMAGE|" <<<"$out"
 }
 
-# wait_rollout NAMESPACE DEPLOYMENT: waits until every replica is Ready; on
-# timeout shows the pods and the last events.
-wait_rollout() {
-  local ns=$1 deploy=$2
-  log "waiting for $ns/${deploy#deployment/} to be Ready"
-  if ! k -n "$ns" rollout status "$deploy" --timeout="${TIMEOUT}s" >&2; then
-    k -n "$ns" get pods -o wide >&2 || true
-    k -n "$ns" get events --sort-by=.lastTimestamp 2>/dev/null | tail -15 >&2 || true
-    die "$ns/${deploy#deployment/} is not Ready after ${TIMEOUT}s (pods and events above)"
-  fi
-}
-
 step_install() {
   ensure_kubectl
   [ -f "$KIND_KUBECONFIG" ] || die "no kubeconfig at $KIND_KUBECONFIG: run hack/kind.sh up first"
-  [ -f "$INSTALL_YAML" ] || die "no $INSTALL_YAML: run hack/kind.sh installer (make build-installer IMG=$KIND_IMG) first"
+  [ -f "$INSTALL_YAML" ] || die "no $INSTALL_YAML: run hack/kind.sh installer first"
   grep -q "image: $KIND_IMG\$" "$INSTALL_YAML" ||
     warn "${INSTALL_YAML#"$ROOT"/} does not run image $KIND_IMG (rebuild it with: hack/kind.sh installer)"
 
-  # Prometheus and the demo service first: their image pulls overlap with the
-  # manager's start. The workload webhook fails open, so the order is safe.
-  log "deploying Prometheus ($PROMETHEUS_IMAGE; monitoring/prometheus, Service prometheus-operated) and the demo service (demo/checkout-traffic)"
-  demo_manifests | k apply --server-side --force-conflicts --field-manager=budgetgate-kind -f - >/dev/null ||
-    die "applying test/demo/kind failed (see above)"
-
-  log "installing budgetgate from ${INSTALL_YAML#"$ROOT"/}"
-  k apply --server-side --force-conflicts --field-manager=budgetgate-kind -f "$INSTALL_YAML" >/dev/null ||
-    die "applying $INSTALL_YAML failed (see above)"
-  k wait --for=condition=Established --timeout=60s crd/servicelevelobjectives.slo.budgetgate.dev \
-    crd/errorbudgetpolicies.slo.budgetgate.dev crd/freezeexceptions.slo.budgetgate.dev >/dev/null ||
-    die "budgetgate's CRDs are not Established"
-
-  wait_rollout "$OPERATOR_NS" "$OPERATOR_DEPLOY"
-  wait_rollout monitoring deployment/prometheus
-  wait_rollout demo deployment/checkout-traffic
-  wait_for 120 "the API server to reach budgetgate's webhook (Service $OPERATOR_NS/budgetgate-webhook-service)" \
-    "$OPERATOR_LOGS_HINT" webhook_reachable
-  ok "budgetgate is installed and its webhook answers"
-  wait_for 120 "Prometheus to scrape the demo service (up{job=\"checkout\"})" \
-    "See: kubectl --kubeconfig $KIND_KUBECONFIG get --raw '$PROMETHEUS_PROXY/api/v1/targets'" checkout_scraped
-  ok "Prometheus scrapes the demo service every second"
+  incluster_install demo_manifests "$INSTALL_YAML" "$TIMEOUT" budgetgate-kind
 }
 
 step_e2e() {
@@ -157,7 +119,7 @@ step_e2e() {
   if [ "$rc" -eq 0 ]; then
     log "running the e2e suite against kind cluster $KIND_CLUSTER_NAME (E2E_CLUSTER=kind; the suite runs hack/kind.sh install)"
     (cd "$ROOT" && E2E_CLUSTER=kind E2E_KUBECONFIG="$KIND_KUBECONFIG" E2E_KUBECTL="$KUBECTL" \
-      E2E_STATE="$KIND_STATE/run" E2E_INSTALL_YAML="$ROOT/dist/install.yaml" \
+      E2E_STATE="$KIND_STATE/run" E2E_INSTALL_YAML="$KIND_STATE/install.yaml" \
       go test -tags=e2e ./test/e2e/ -v -count=1 -timeout "${E2E_TIMEOUT:-40m}" -ginkgo.v) || rc=$?
   fi
   if [ "${KIND_KEEP:-}" = 1 ]; then

@@ -266,6 +266,12 @@ control_plane() {
     kwokctl delete cluster >>"$RS/logs/control-plane.log" 2>&1 || true
   fi
   log "control plane: kwokctl --runtime binary, kwok-controller disabled (log: $RSS/logs/control-plane.log)"
+  # The controller manager's flags live here rather than in --extra-args:
+  # kwokctl v0.8.0 indexes --extra-args of a second component wrongly and
+  # panics when that component gets more than one.
+  # use-service-account-credentials: each controller acts as its own
+  # ServiceAccount, as on kubeadm, kind and managed clusters; budgetgate's
+  # history gate knows the workload controllers by these identities.
   cat >"$RS/kwokctl.yaml" <<EOF
 apiVersion: config.kwok.x-k8s.io/v1alpha1
 kind: KwokctlConfiguration
@@ -273,6 +279,13 @@ options:
   kubeApiserverCertSANs:
   - $NODE_IP
   - $API_SERVICE_IP
+componentsPatches:
+- name: kube-controller-manager
+  extraArgs:
+  - key: service-cluster-ip-range
+    value: $SERVICE_CIDR
+  - key: use-service-account-credentials
+    value: "true"
 EOF
   rm -f "$KUBECONFIG_FILE"
   local a=kube-apiserver
@@ -290,7 +303,6 @@ EOF
     --extra-args "$a=kubelet-client-key=$KWOK_PKI/admin.key" \
     --extra-args "$a=kubelet-certificate-authority=$KWOK_PKI/ca.crt" \
     --extra-args "$a=kubelet-preferred-address-types=InternalIP" \
-    --extra-args "kube-controller-manager=service-cluster-ip-range=$SERVICE_CIDR" \
     --kubeconfig "$KUBECONFIG_FILE" \
     --wait "${TIMEOUT}s" \
     --timeout "${TIMEOUT}s" >>"$RS/logs/control-plane.log" 2>&1; then

@@ -1,6 +1,6 @@
 # shellcheck shell=bash
 # Narration helpers shared by the demo stories (hack/demo.sh on the local kwok
-# cluster, hack/kind-demo.sh on kind); source it after lib.sh, do not run it.
+# cluster, hack/incluster-demo.sh on kind); source it after lib.sh, do not run it.
 # The sourcing script sets up its cluster, then sets STORY_INTRO (how the
 # checkout service runs there), LOGS_HINT (where the operator logs), and
 # WAIT_LOGS_HINT (where to look when the SLO does not change in time), defines

@@ -27,3 +27,16 @@ test-e2e: e2e-binaries ## Run the e2e suite on a fresh local kwok cluster with a
 		go test -tags=e2e ./test/e2e/ -v -count=1 -timeout $(E2E_TIMEOUT) -ginkgo.v || rc=$$?; \
 		CLUSTER_NAME=$(E2E_CLUSTER_NAME) BUDGETGATE_STATE=$(E2E_STATE) hack/cluster-down.sh; exit $$rc
 endif
+
+# The same suite on the local cluster with a real node (hack/real.sh,
+# docs/real-node.md): budgetgate's own images, built without Docker, installed
+# in-cluster from dist/install.yaml, beside an in-cluster Prometheus; plus the
+# checks of test/e2e/install_test.go. Where this machine cannot run a real node
+# (not root, no usable cgroups, ...) it says so and is skipped.
+REAL_E2E_STATE ?= $(shell pwd)/.cluster/e2e-real
+
+.PHONY: test-e2e-real
+test-e2e-real: e2e-binaries ## Run the e2e suite on a fresh local cluster with a real node, budgetgate in-cluster; skipped with a notice where unsupported.
+	@rc=0; BUDGETGATE_STATE=$(REAL_E2E_STATE) CLUSTER_NAME=budgetgate-e2e-real E2E_TIMEOUT=$(E2E_TIMEOUT) hack/real.sh e2e || rc=$$?; \
+	if [ $$rc -eq 3 ]; then echo "==> NOTICE: this machine cannot run a real node (see above): the real-node e2e environment was SKIPPED"; exit 0; fi; \
+	exit $$rc

@@ -10,12 +10,16 @@
 # timestamp in the image is SOURCE_DATE_EPOCH (default: 0), so the same sources
 # give the same digest (printed, and kept in bin/images/NAME.digest).
 IMAGE_TAG ?= v0.1.0
-IMAGE_REPO ?= budgetgate
+IMAGE_REPO ?= ghcr.io/budgetgate
 IMAGE_PLATFORMS ?= linux/amd64,linux/arm64
 IMAGE_SOURCE ?= https://github.com/budgetgate/budgetgate
 IMAGE_REVISION ?= $(shell git rev-parse HEAD 2>/dev/null)
 IMAGES_DIR ?= $(LOCALBIN)/images
-IMAGE_GOFLAGS ?= -trimpath -buildvcs=false -ldflags "-s -w -buildid="
+# IMAGE_LDFLAGS: more -ldflags for the binaries, e.g. the version stamp of make
+# release (-X .../internal/version.Version=v0.2.0 -X ...Commit=...); empty by
+# default, which leaves -ldflags exactly "-s -w -buildid=".
+IMAGE_LDFLAGS ?=
+IMAGE_GOFLAGS ?= -trimpath -buildvcs=false -ldflags "-s -w -buildid=$(if $(IMAGE_LDFLAGS), $(IMAGE_LDFLAGS))"
 
 # image-build NAME, PACKAGE, EXTRA hack/image FLAGS: cross-compiles PACKAGE for
 # each platform into bin/images/build/NAME-OS-ARCH, then writes the image.
@@ -53,3 +57,13 @@ image-netcheck: ## Build bin/images/netcheck.tar (hack/netcheck), the client of 
 	$(call image-build,netcheck,./hack/netcheck,)
 
 comma := ,
+
+.PHONY: image-prometheus
+image-prometheus: prometheus ## Build bin/images/prometheus.tar from the Prometheus built from its Go module (linux/amd64: the in-cluster Prometheus of the real-node path).
+	@mkdir -p "$(IMAGES_DIR)/build"
+	@cp "$(LOCALBIN)/prometheus/prometheus" "$(IMAGES_DIR)/build/prometheus-linux-$$(go env GOARCH)"
+	@. hack/versions.env && go run ./hack/image build --binary "$(IMAGES_DIR)/build/prometheus-{os}-{arch}" \
+		--platform "linux/$$(go env GOARCH)" --name "$(IMAGE_REPO)/prometheus" --tag "v$$PROMETHEUS_RELEASE" \
+		--path /bin/prometheus --user 65534:65534 --source https://github.com/prometheus/prometheus \
+		--revision "$$PROMETHEUS_VERSION" --expose 9090/tcp \
+		--out "$(IMAGES_DIR)/prometheus.tar" | tee "$(IMAGES_DIR)/prometheus.digest"

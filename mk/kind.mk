@@ -16,7 +16,7 @@ test-e2e-kind: ## The e2e suite on a fresh kind cluster, everything in-cluster; 
 
 .PHONY: demo-kind
 demo-kind: ## The demo story (as make demo) on a kind cluster; leaves it running.
-	@hack/kind-demo.sh
+	@hack/incluster-demo.sh kind
 
 .PHONY: demo-kind-down
 demo-kind-down: ## Delete the kind cluster of make demo-kind (and .cluster/kind/budgetgate).

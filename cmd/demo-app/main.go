@@ -49,6 +49,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/budgetgate/budgetgate/internal/version"
 )
 
 func main() {
@@ -57,7 +59,12 @@ func main() {
 	rps := flag.Float64("rps", 50, "Requests per second the built-in load generator sends to /checkout; 0 disables it.")
 	latency := flag.Duration("latency", 5*time.Millisecond,
 		"Mean simulated latency of /checkout (uniform in [0, 2×latency)).")
+	showVersion := flag.Bool("version", false, "Print the version and exit.")
 	flag.Parse()
+	if *showVersion {
+		fmt.Println(version.String("demo-app"))
+		return
+	}
 
 	app, err := newApp(*errorRate, *latency)
 	if err != nil {

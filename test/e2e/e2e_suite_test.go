@@ -97,6 +97,8 @@ var _ = BeforeSuite(func() {
 	switch os.Getenv("E2E_CLUSTER") {
 	case "kind":
 		environ = setupKind()
+	case "real":
+		environ = setupReal()
 	default:
 		environ = setupLocal(kubeconfig)
 	}

@@ -16,52 +16,62 @@ import (
 	"github.com/onsi/gomega"
 )
 
-// The kind environment (E2E_CLUSTER=kind; `E2E_CLUSTER=kind make test-e2e`
-// runs hack/kind.sh e2e, see docs/kind.md). Everything runs inside the cluster:
-// budgetgate installed from dist/install.yaml (its image loaded into kind), so
-// the manager talks to the API server as its ServiceAccount and RBAC is real;
-// Prometheus (monitoring/prometheus, Service prometheus-operated, the manager's
-// default address) and the demo checkout service (demo/checkout-traffic) from
-// test/demo/kind. Stopping and starting means scaling their Deployments.
+// The in-cluster environments: everything runs inside the cluster. budgetgate
+// is installed from dist/install.yaml with its own image, so the manager talks
+// to the API server as its ServiceAccount, the API server reaches the webhook
+// through its Service, and the built-in certificate rotation and leader
+// election run for real; Prometheus (monitoring/prometheus, Service
+// prometheus-operated) and the demo checkout service (demo/checkout-traffic)
+// come from test/demo/kind (test/demo/real on the real node). Stopping and
+// starting means scaling their Deployments.
 //
-// NOTE: written on a machine without a Docker engine, so never run there.
+//   - E2E_CLUSTER=real: the local cluster with a real node (hack/real.sh e2e;
+//     docs/real-node.md), images built without Docker and loaded into its
+//     containerd.
+//   - E2E_CLUSTER=kind: a kind cluster (hack/kind.sh e2e; docs/kind.md).
+//     NOTE: written on a machine without a Docker engine, so never run there.
 const (
-	kindManager        = "deployment/budgetgate-controller-manager"
-	kindManagerPods    = "control-plane=controller-manager"
-	kindPromNamespace  = "monitoring"
-	kindPromDeployment = "deployment/prometheus"
-	kindPromPods       = "app=prometheus"
-	kindDemoNamespace  = "demo"
-	kindDemoDeployment = "deployment/checkout-traffic"
-	kindLogs           = "logs"
+	inClusterManager        = "deployment/budgetgate-controller-manager"
+	inClusterManagerPods    = "control-plane=controller-manager"
+	inClusterPromNamespace  = "monitoring"
+	inClusterPromDeployment = "deployment/prometheus"
+	inClusterPromPods       = "app=prometheus"
+	inClusterDemoNamespace  = "demo"
+	inClusterDemoDeployment = "deployment/checkout-traffic"
+	inClusterLogs           = "logs"
 	// The demo service's admin endpoint through the API server's service proxy:
-	// the API server reaches pod IPs in kind, and `kubectl create --raw` POSTs.
-	kindErrorRatePath = "/api/v1/namespaces/demo/services/checkout-traffic:http/proxy/admin/error-rate"
+	// the API server reaches pod IPs, and `kubectl create --raw` POSTs.
+	inClusterErrorRatePath = "/api/v1/namespaces/demo/services/checkout-traffic:http/proxy/admin/error-rate"
 )
 
-type kindEnv struct {
+type inClusterEnv struct {
+	name string
 	// managerReplicas is what StartOperator scales the manager back to.
 	managerReplicas string
 	probe           string
 }
 
-// setupKind installs budgetgate, Prometheus and the demo service into the kind
-// cluster with hack/kind.sh install (the same step `make demo-kind` uses) and
-// returns once all are Ready, the API server reaches the webhook and
-// Prometheus scrapes the demo service. BeforeSuite has already validated
+// setupInCluster installs budgetgate, Prometheus and the demo service with
+// `hack/SCRIPT install` (the same step the in-cluster demos use) and returns
+// once all are Ready, the API server reaches the webhook and Prometheus
+// scrapes the demo service. BeforeSuite has already validated
 // dist/install.yaml with a server-side dry run and applied its CRDs and RBAC.
-func setupKind() *kindEnv {
-	ginkgo.By("installing budgetgate from dist/install.yaml, Prometheus and the demo checkout service in the kind cluster")
-	cmd := exec.Command(filepath.Join(root, "hack", "kind.sh"), "install")
+func setupInCluster(name, script string, extraEnv ...string) *inClusterEnv {
+	ginkgo.By(fmt.Sprintf("installing budgetgate from its installer, Prometheus and the demo checkout service in the %s cluster", name))
+	cmd := exec.Command(filepath.Join(root, "hack", script), "install")
 	cmd.Dir = root
-	cmd.Env = append(os.Environ(),
-		"KIND_KUBECONFIG="+kubectl.Kubeconfig,
-		"KIND_KUBECTL="+kubectl.Path,
-		"INSTALL_YAML="+env("E2E_INSTALL_YAML", filepath.Join(root, "dist", "install.yaml")))
+	cmd.Env = append(append(os.Environ(),
+		"INSTALL_YAML="+env("E2E_INSTALL_YAML", filepath.Join(root, "dist", "install.yaml"))), extraEnv...)
 	cmd.Stdout, cmd.Stderr = ginkgo.GinkgoWriter, ginkgo.GinkgoWriter
-	gomega.Expect(cmd.Run()).To(gomega.Succeed(), "hack/kind.sh install failed; its output is above")
-	return &kindEnv{managerReplicas: "2", probe: filepath.Join(root, "test", "demo", "kind", "webhook-probe.yaml")}
+	gomega.Expect(cmd.Run()).To(gomega.Succeed(), "hack/%s install failed; its output is above", script)
+	return &inClusterEnv{name: name, managerReplicas: "2", probe: filepath.Join(root, "test", "demo", "kind", "webhook-probe.yaml")}
 }
+
+func setupKind() *inClusterEnv {
+	return setupInCluster("kind", "kind.sh", "KIND_KUBECONFIG="+kubectl.Kubeconfig, "KIND_KUBECTL="+kubectl.Path)
+}
+
+func setupReal() *inClusterEnv { return setupInCluster("real-node", "real.sh") }
 
 // scaleTo scales a Deployment; with 0 it waits until its pods are gone, else
 // until every replica is Ready.
@@ -83,21 +93,21 @@ func scaleTo(namespace, deployment, selector, replicas string) error {
 	return nil
 }
 
-func (e *kindEnv) StopOperator() error {
-	out, err := kubectl.Run("", "-n", operatorNamespace, "get", kindManager, "-o", "jsonpath={.spec.replicas}")
+func (e *inClusterEnv) StopOperator() error {
+	out, err := kubectl.Run("", "-n", operatorNamespace, "get", inClusterManager, "-o", "jsonpath={.spec.replicas}")
 	if r := strings.TrimSpace(out); err == nil && r != "" && r != "0" {
 		e.managerReplicas = r
 	}
 	// Scaling to 0 bypasses the PodDisruptionBudget, as intended: the webhook
 	// is really gone, and the API server's calls fail (failurePolicy: Ignore).
-	return scaleTo(operatorNamespace, kindManager, kindManagerPods, "0")
+	return scaleTo(operatorNamespace, inClusterManager, inClusterManagerPods, "0")
 }
 
 // StartOperator scales the manager back and returns once the API server
 // reaches its webhook: readiness (= the webhook server started) is not enough,
 // since the Service's endpoints and kube-proxy's rules follow a little later.
-func (e *kindEnv) StartOperator() error {
-	if err := scaleTo(operatorNamespace, kindManager, kindManagerPods, e.managerReplicas); err != nil {
+func (e *inClusterEnv) StartOperator() error {
+	if err := scaleTo(operatorNamespace, inClusterManager, inClusterManagerPods, e.managerReplicas); err != nil {
 		return err
 	}
 	return e.waitWebhook(2 * time.Minute)
@@ -107,7 +117,7 @@ func (e *kindEnv) StartOperator() error {
 // three times in a row: that webhook fails closed, so each pass means the API
 // server reached a replica; three in a row makes it likely each replica's
 // endpoint is in place.
-func (e *kindEnv) waitWebhook(timeout time.Duration) error {
+func (e *inClusterEnv) waitWebhook(timeout time.Duration) error {
 	deadline := time.Now().Add(timeout)
 	passes := 0
 	for {
@@ -133,17 +143,17 @@ func (e *kindEnv) waitWebhook(timeout time.Duration) error {
 // window of the e2e policy has data again within seconds (DataAvailable=True
 // at the next evaluation, well within the spec's 2 minutes), and the error
 // rate, still set in the demo service, keeps the burn rate above the policy.
-func (e *kindEnv) StopPrometheus() error {
-	return scaleTo(kindPromNamespace, kindPromDeployment, kindPromPods, "0")
+func (e *inClusterEnv) StopPrometheus() error {
+	return scaleTo(inClusterPromNamespace, inClusterPromDeployment, inClusterPromPods, "0")
 }
 
-func (e *kindEnv) StartPrometheus() error {
-	return scaleTo(kindPromNamespace, kindPromDeployment, kindPromPods, "1")
+func (e *inClusterEnv) StartPrometheus() error {
+	return scaleTo(inClusterPromNamespace, inClusterPromDeployment, inClusterPromPods, "1")
 }
 
-func (e *kindEnv) SetErrorRate(rate float64) error {
+func (e *inClusterEnv) SetErrorRate(rate float64) error {
 	value := strconv.FormatFloat(rate, 'g', -1, 64)
-	out, err := kubectl.Run("", "create", "--raw", kindErrorRatePath+"?value="+url.QueryEscape(value), "-f", "-")
+	out, err := kubectl.Run("", "create", "--raw", inClusterErrorRatePath+"?value="+url.QueryEscape(value), "-f", "-")
 	if err != nil {
 		return fmt.Errorf("setting the error rate through the service proxy: %w", err)
 	}
@@ -155,17 +165,17 @@ func (e *kindEnv) SetErrorRate(rate float64) error {
 	return nil
 }
 
-func (e *kindEnv) Diagnostics() string {
+func (e *inClusterEnv) Diagnostics() string {
 	var b strings.Builder
 	for _, c := range []struct {
 		title string
 		args  []string
 	}{
 		{"budgetgate pods", []string{"-n", operatorNamespace, "get", "pods", "-o", "wide"}},
-		{"operator log (last 80 lines of each replica)", []string{"-n", operatorNamespace, kindLogs, "-l", kindManagerPods,
+		{"operator log (last 80 lines of each replica)", []string{"-n", operatorNamespace, inClusterLogs, "-l", inClusterManagerPods,
 			"--prefix", "--tail=80", "--max-log-requests=10"}},
-		{"prometheus log (last 15 lines)", []string{"-n", kindPromNamespace, kindLogs, kindPromDeployment, "--tail=15"}},
-		{"demo service log (last 15 lines)", []string{"-n", kindDemoNamespace, kindLogs, kindDemoDeployment, "--tail=15"}},
+		{"prometheus log (last 15 lines)", []string{"-n", inClusterPromNamespace, inClusterLogs, inClusterPromDeployment, "--tail=15"}},
+		{"demo service log (last 15 lines)", []string{"-n", inClusterDemoNamespace, inClusterLogs, inClusterDemoDeployment, "--tail=15"}},
 	} {
 		out, err := kubectl.Run("", c.args...)
 		if err != nil && out == "" {
@@ -176,6 +186,6 @@ func (e *kindEnv) Diagnostics() string {
 	return b.String()
 }
 
-// Teardown leaves the cluster to hack/kind.sh e2e, which deletes it (unless
-// KIND_KEEP=1, for looking around after a failure).
-func (e *kindEnv) Teardown() {}
+// Teardown leaves the cluster to hack/kind.sh e2e or hack/real.sh e2e, which
+// delete it (unless KIND_KEEP=1 or REAL_KEEP=1, for looking around after a failure).
+func (e *inClusterEnv) Teardown() {}
