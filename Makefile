@@ -65,7 +65,7 @@ vet: ## Run go vet against code.
 	go vet ./...
 
 .PHONY: test
-test: verify test-envtest test-e2e ## Run every test: generated files up to date, unit, real Prometheus, envtest, and the e2e suite on a local kwok cluster.
+test: verify test-envtest test-chart test-e2e test-e2e-real ## Run every test: generated files up to date; unit, real Prometheus, envtest; the Helm chart against config/; e2e on kwok; e2e in-cluster on a real node (skipped with a notice where the machine cannot run one).
 
 .PHONY: verify
 verify: controller-gen kustomize ## Fail if generating (CRDs, RBAC, webhooks, deepcopy, dist/install.yaml) or go fmt would change a file.

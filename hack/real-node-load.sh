@@ -7,8 +7,8 @@
 # How it works: `ctr images import` into the k8s.io namespace of the node's
 # containerd (socket .cluster/real/containerd/containerd.sock), which takes the
 # OCI layout tars of hack/image (the name comes from their
-# io.containerd.image.name annotation, e.g. docker.io/budgetgate/manager:v0.1.0,
-# which is what `image: budgetgate/manager:v0.1.0` means to the kubelet) as well
+# io.containerd.image.name annotation, e.g. ghcr.io/budgetgate/manager:v0.1.0,
+# which is what `image: ghcr.io/budgetgate/manager:v0.1.0` means to the kubelet) as well
 # as docker-archive tars (docker save). Only this machine's platform is unpacked.
 # Images are labelled io.cri-containerd.pinned=pinned, so the kubelet's image
 # garbage collection never removes them (nothing can pull them again offline).

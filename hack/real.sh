@@ -17,9 +17,17 @@
 #     install    apply Prometheus + the demo service (test/demo/real) and the
 #                installer; wait until all are Ready, the API server reaches the
 #                webhook through its Service and Prometheus scrapes the demo service
+#     helm       swap the installer for the Helm chart (charts/budgetgate): delete
+#                what install.yaml created except its Namespace and CRDs (webhook
+#                configurations first), `helm install` the chart with the loaded
+#                image, wait until the API server reaches its webhook
+#     helm-uninstall  `helm uninstall`, then check that no budgetgate webhook is
+#                left and that the CRDs and every SLO are still there
 #     e2e        up load installer, run the e2e suite with E2E_CLUSTER=real (its
 #                environment runs `install` and checks what only a real cluster
-#                shows), then down unless REAL_KEEP=1
+#                shows), then helm, the install checks again against the chart's
+#                release (E2E_INSTALLED_BY=helm), helm-uninstall, and down unless
+#                REAL_KEEP=1
 #     down       stop the cluster and restore the host (hack/real-node-down.sh),
 #                then check the host is as it was (hack/real-node-check-clean.sh)
 #
@@ -37,6 +45,8 @@ DEMO_APP_IMAGE=budgetgate-demo-app:e2e
 PROMETHEUS_IMAGE=prom/prometheus:v3.16.0 # the name test/demo/kind uses
 PROMETHEUS_SERVICE_IP=203.0.113.90       # test/demo/real
 INSTALL_YAML=${INSTALL_YAML:-$RS/install.yaml}
+HELM=${HELM:-$ROOT/bin/helm}
+CHART_DIR=$ROOT/charts/budgetgate
 OPERATOR_LOGS_HINT="See: kubectl --kubeconfig $KUBECONFIG_FILE -n $OPERATOR_NS logs -l $OPERATOR_PODS --prefix"
 
 # full NAME: the reference containerd stores for an image name the kubelet is given.
@@ -92,6 +102,82 @@ step_install() {
   incluster_install real_manifests "$INSTALL_YAML" "$TIMEOUT" budgetgate-real
 }
 
+HELM_RELEASE=budgetgate
+
+helm_() { "$HELM" --kubeconfig "$KUBECONFIG_FILE" "$@"; }
+
+# install_objects: KIND/NAME NAMESPACE of every object in install.yaml, as the
+# API server names them.
+install_objects() {
+  k get -f "$INSTALL_YAML" --ignore-not-found \
+    -o jsonpath='{range .items[*]}{.kind}/{.metadata.name} {.metadata.namespace}{"\n"}{end}'
+}
+
+step_helm() {
+  [ -f "$KUBECONFIG_FILE" ] || die "no kubeconfig at $KUBECONFIG_FILE: run hack/real.sh up first"
+  [ -f "$INSTALL_YAML" ] || die "no $INSTALL_YAML: run hack/real.sh installer first"
+  "${MAKE:-make}" -C "$ROOT" --no-print-directory helm >&2 || die "getting bin/helm failed (see above)"
+  local objects kind_name ns start
+  start=$(date +%s)
+  objects=$(install_objects) || die "listing the objects of $INSTALL_YAML failed"
+  # The switch docs/install.md describes: webhook configurations first, so that
+  # nothing calls a webhook that is going away; the Namespace (with its pod
+  # security label) and the CRDs (with every SLO) stay.
+  log "removing the install of ${INSTALL_YAML#"$ROOT"/} but its Namespace and CRDs, webhook configurations first"
+  # Then the Deployment, waiting for its pods to end before their RBAC goes:
+  # a leader that can no longer write its Lease cannot hand it over, and the
+  # next leader waits out the lease duration.
+  for pass in webhooks manager rest; do
+    while read -r kind_name ns; do
+      [ -n "$kind_name" ] || continue
+      case ${kind_name%%/*} in
+        Namespace | CustomResourceDefinition) continue ;;
+        ValidatingWebhookConfiguration | MutatingWebhookConfiguration) [ "$pass" = webhooks ] || continue ;;
+        Deployment) [ "$pass" = manager ] || continue ;;
+        *) [ "$pass" = rest ] || continue ;;
+      esac
+      k delete "$kind_name" ${ns:+-n "$ns"} --ignore-not-found --wait=false >/dev/null ||
+        die "deleting $kind_name${ns:+ in $ns} failed"
+    done <<<"$objects"
+    if [ "$pass" = manager ]; then
+      k -n "$OPERATOR_NS" wait --for=delete pod -l "$OPERATOR_PODS" --timeout=120s >/dev/null ||
+        die "the installer's manager pods are still there after 120s"
+    fi
+  done
+  # Cluster-scoped leftovers would make Helm refuse to own them.
+  if k get validatingwebhookconfigurations,mutatingwebhookconfigurations -o name | grep -q budgetgate; then
+    die "budgetgate webhook configurations are left after removing the installer"
+  fi
+
+  local repo=${MANAGER_IMAGE%:*} tag=${MANAGER_IMAGE##*:}
+  log "helm install $HELM_RELEASE ${CHART_DIR#"$ROOT"/} -n $OPERATOR_NS (image $MANAGER_IMAGE, Prometheus http://$PROMETHEUS_SERVICE_IP:9090)"
+  helm_ install "$HELM_RELEASE" "$CHART_DIR" -n "$OPERATOR_NS" \
+    --set image.repository="$(full "$repo")" --set image.tag="$tag" \
+    --set prometheus.address="http://$PROMETHEUS_SERVICE_IP:9090" \
+    --wait --timeout "${TIMEOUT}s" >&2 || {
+    k -n "$OPERATOR_NS" get pods -o wide >&2 || true
+    die "helm install failed (pods above). $OPERATOR_LOGS_HINT"
+  }
+  wait_for 120 "the API server to reach the chart's webhook (Service $OPERATOR_NS/budgetgate-webhook-service)" \
+    "$OPERATOR_LOGS_HINT" webhook_reachable
+  ok "budgetgate installed by Helm in $(($(date +%s) - start))s, from removing the installer to the webhook answering"
+}
+
+step_helm_uninstall() {
+  local slos_before slos_after
+  slos_before=$(k get slo -A -o name | sort) || die "listing SLOs failed"
+  log "helm uninstall $HELM_RELEASE -n $OPERATOR_NS"
+  helm_ uninstall "$HELM_RELEASE" -n "$OPERATOR_NS" --wait --timeout "${TIMEOUT}s" >&2 || die "helm uninstall failed"
+  if k get validatingwebhookconfigurations,mutatingwebhookconfigurations -o name | grep budgetgate >&2; then
+    die "budgetgate webhook configurations are left after helm uninstall (above)"
+  fi
+  k get crd servicelevelobjectives.slo.budgetgate.dev errorbudgetpolicies.slo.budgetgate.dev \
+    freezeexceptions.slo.budgetgate.dev >/dev/null || die "helm uninstall removed budgetgate's CRDs"
+  slos_after=$(k get slo -A -o name | sort) || die "listing SLOs failed"
+  [ "$slos_before" = "$slos_after" ] || die "helm uninstall changed the SLOs: before [$slos_before], after [$slos_after]"
+  ok "helm uninstall left no webhook behind and kept the CRDs and all $(grep -c . <<<"$slos_after") SLOs"
+}
+
 step_e2e() {
   local rc=0
   "$ROOT/hack/real.sh" up load installer || rc=$?
@@ -100,6 +186,18 @@ step_e2e() {
     (cd "$ROOT" && E2E_CLUSTER=real E2E_KUBECONFIG="$KUBECONFIG_FILE" E2E_KUBECTL="$KUBECTL" \
       E2E_STATE="$RS/run" E2E_INSTALL_YAML="$INSTALL_YAML" \
       go test -tags=e2e ./test/e2e/ -v -count=1 -timeout "${E2E_TIMEOUT:-40m}" -ginkgo.v) || rc=$?
+  fi
+  if [ "$rc" -eq 0 ]; then
+    "$ROOT/hack/real.sh" helm || rc=$?
+  fi
+  if [ "$rc" -eq 0 ]; then
+    log "running the install checks again, against the Helm release (E2E_INSTALLED_BY=helm)"
+    (cd "$ROOT" && E2E_CLUSTER=real E2E_INSTALLED_BY=helm E2E_KUBECONFIG="$KUBECONFIG_FILE" E2E_KUBECTL="$KUBECTL" \
+      E2E_STATE="$RS/run-helm" go test -tags=e2e ./test/e2e/ -v -count=1 -timeout 15m -ginkgo.v \
+      -ginkgo.focus "as installed") || rc=$?
+  fi
+  if [ "$rc" -eq 0 ]; then
+    "$ROOT/hack/real.sh" helm-uninstall || rc=$?
   fi
   if [ "${REAL_KEEP:-}" = 1 ]; then
     warn "REAL_KEEP=1: leaving the cluster up (kubeconfig $KUBECONFIG_FILE); hack/real.sh down stops it"
@@ -114,10 +212,11 @@ step_down() {
   "$ROOT/hack/real-node-check-clean.sh"
 }
 
-[ $# -gt 0 ] || die "usage: $0 up|load|installer|install|e2e|down ..."
+USAGE="usage: $0 up|load|installer|install|helm|helm-uninstall|e2e|down ..."
+[ $# -gt 0 ] || die "$USAGE"
 for step in "$@"; do
   case $step in
-    up | load | installer | install | e2e | down) "step_$step" ;;
-    *) die "unknown step $step; usage: $0 up|load|installer|install|e2e|down ..." ;;
+    up | load | installer | install | helm | helm-uninstall | e2e | down) "step_${step//-/_}" ;;
+    *) die "unknown step $step; $USAGE" ;;
   esac
 done

@@ -41,7 +41,7 @@ endef
 image: image-manager image-demo-app image-pause ## Build the manager, demo-app and pause images into bin/images/*.tar (OCI layout, multi-platform, no Docker).
 
 .PHONY: image-manager
-image-manager: ## Build bin/images/manager.tar (./cmd, budgetgate/manager:$(IMAGE_TAG)).
+image-manager: ## Build bin/images/manager.tar (./cmd, ghcr.io/budgetgate/manager:$(IMAGE_TAG)).
 	$(call image-build,manager,./cmd,--expose 9443/tcp --expose 8081/tcp)
 
 .PHONY: image-demo-app

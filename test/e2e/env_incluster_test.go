@@ -56,7 +56,19 @@ type inClusterEnv struct {
 // once all are Ready, the API server reaches the webhook and Prometheus
 // scrapes the demo service. BeforeSuite has already validated
 // dist/install.yaml with a server-side dry run and applied its CRDs and RBAC.
+// With E2E_INSTALLED_BY=helm the chart is already installed (hack/real.sh
+// helm): it only waits until the API server reaches the webhook.
 func setupInCluster(name, script string, extraEnv ...string) *inClusterEnv {
+	e := &inClusterEnv{name: name, managerReplicas: "2", probe: filepath.Join(root, "test", "demo", "kind", "webhook-probe.yaml")}
+	switch by := installedBy(); by {
+	case "":
+	case "helm":
+		ginkgo.By(fmt.Sprintf("checking budgetgate as the Helm chart installed it in the %s cluster (hack/%s helm)", name, script))
+		gomega.Expect(e.waitWebhook(2*time.Minute)).To(gomega.Succeed())
+		return e
+	default:
+		ginkgo.Fail(fmt.Sprintf("E2E_INSTALLED_BY=%q: want empty (the suite installs dist/install.yaml) or helm", by))
+	}
 	ginkgo.By(fmt.Sprintf("installing budgetgate from its installer, Prometheus and the demo checkout service in the %s cluster", name))
 	cmd := exec.Command(filepath.Join(root, "hack", script), "install")
 	cmd.Dir = root
@@ -64,7 +76,7 @@ func setupInCluster(name, script string, extraEnv ...string) *inClusterEnv {
 		"INSTALL_YAML="+env("E2E_INSTALL_YAML", filepath.Join(root, "dist", "install.yaml"))), extraEnv...)
 	cmd.Stdout, cmd.Stderr = ginkgo.GinkgoWriter, ginkgo.GinkgoWriter
 	gomega.Expect(cmd.Run()).To(gomega.Succeed(), "hack/%s install failed; its output is above", script)
-	return &inClusterEnv{name: name, managerReplicas: "2", probe: filepath.Join(root, "test", "demo", "kind", "webhook-probe.yaml")}
+	return e
 }
 
 func setupKind() *inClusterEnv {
