@@ -27,9 +27,9 @@ mkdir -p dist
 "$KUSTOMIZE" build config/default >dist/install.yaml
 
 status=0
-for path in config api dist; do
+for path in config api dist/install.yaml; do
   if ! diff -ru "$root/$path" "$tmp/$path" >"$tmp/diff" 2>&1; then
-    echo "==> generated files under $path/ are out of date (make manifests generate build-installer, then commit):" >&2
+    echo "==> generated files in $path are out of date (make manifests generate build-installer, then commit):" >&2
     head -60 "$tmp/diff" >&2
     status=1
   fi

@@ -64,7 +64,7 @@ func setupInCluster(name, script string, extraEnv ...string) *inClusterEnv {
 	case "":
 	case "helm":
 		ginkgo.By(fmt.Sprintf("checking budgetgate as the Helm chart installed it in the %s cluster (hack/%s helm)", name, script))
-		gomega.Expect(e.waitWebhook(2*time.Minute)).To(gomega.Succeed())
+		gomega.Expect(e.waitWebhook(2 * time.Minute)).To(gomega.Succeed())
 		return e
 	default:
 		ginkgo.Fail(fmt.Sprintf("E2E_INSTALLED_BY=%q: want empty (the suite installs dist/install.yaml) or helm", by))
