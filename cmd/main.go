@@ -78,7 +78,7 @@ type options struct {
 	webhookPort                                                   int
 	leaderElect                                                   bool
 	leaderElectionNamespace                                       string
-	probeAddr                                                     string
+	probeAddr, pprofAddr                                          string
 	secureMetrics, enableHTTP2                                    bool
 	prometheusAddress                                             string
 	queryTimeout, decisionDeadline                                time.Duration
@@ -125,6 +125,9 @@ func parseFlags(fs *flag.FlagSet, args []string) (options, bool, error) {
 	fs.StringVar(&o.metricsAddr, "metrics-bind-address", "0", "The address the metrics endpoint binds to. "+
 		"Use :8443 for HTTPS or :8080 for HTTP, or leave as 0 to disable the metrics service.")
 	fs.StringVar(&o.probeAddr, "health-probe-bind-address", ":8081", "The address the probe endpoint binds to.")
+	fs.StringVar(&o.pprofAddr, "pprof-bind-address", "0",
+		"The address the Go pprof endpoint (/debug/pprof/) binds to, e.g. 127.0.0.1:8082, for profiling "+
+			"(make bench-admission); 0 disables it. It has no authentication: bind it to loopback only.")
 	fs.BoolVar(&o.leaderElect, "leader-elect", false,
 		"Enable leader election for controller manager. Enabling this will ensure there is only one active controller manager.")
 	fs.BoolVar(&o.secureMetrics, "metrics-secure", true,
@@ -215,6 +218,7 @@ func run(ctx context.Context, o options) error {
 		Metrics:                metricsOptions,
 		WebhookServer:          webhookServer,
 		HealthProbeBindAddress: o.probeAddr,
+		PprofBindAddress:       o.pprofAddr,
 		LeaderElection:         o.leaderElect,
 		LeaderElectionID:       "budgetgate.slo.budgetgate.dev",
 		// The program ends as soon as the manager stops, so stepping down on
