@@ -22,9 +22,10 @@ import (
 // below its bound (both within Tolerance, see AtLeast and AtMost). A budget Freeze
 // rule that fired keeps firing until the remaining budget is above
 // p.ReleaseMargin (hysteresis). A rule missing data for a window keeps its last
-// decision made with data for p.StaleHold after that data, then does not fire
-// (Release) or keeps that decision (Hold); a rule that never had data does not
-// fire. (A rule with both conditions set, which ValidatePolicy rejects, is
+// decision made with data for p.StaleHold after that data, and at least at its
+// first evaluation without data (the one after prev.Evaluated), then does not
+// fire (Release) or keeps that decision (Hold); a rule that never had data does
+// not fire. (A rule with both conditions set, which ValidatePolicy rejects, is
 // evaluated as a burn-rate rule.)
 //
 // Freeze: any firing Freeze rule starts a freeze, or extends it so that it holds at
@@ -67,11 +68,11 @@ func Evaluate(o Objective, p Policy, m Measurements, prev State, now time.Time) 
 	mems := make(map[string]RuleMemory, len(p.Rules))
 	for i, r := range p.Rules {
 		var mem RuleMemory
-		ev.Rules[i], mem = evalRule(o, p, r, win, slo, sloNote, ev.Budget, prev.Rules[r.Name], now)
+		ev.Rules[i], mem = evalRule(o, p, r, win, slo, sloNote, ev.Budget, prev.Rules[r.Name], prev.Evaluated, now)
 		mems[r.Name] = mem
 	}
 	next := advance(p, ev.Rules, prev, now)
-	next.Rules = mems
+	next.Rules, next.Evaluated = mems, now
 	switch {
 	case next.Frozen && !prev.Frozen:
 		ev.Transition = TransitionStarted
@@ -209,7 +210,7 @@ func evalWindow(o Objective, p Policy, w time.Duration, m Measurement) (WindowRe
 func evalRule(o Objective, p Policy, r Rule,
 	win func(time.Duration) (WindowResult, windowNote),
 	slo WindowResult, sloNote windowNote, budget *Budget,
-	mem RuleMemory, now time.Time,
+	mem RuleMemory, prevEvaluated, now time.Time,
 ) (RuleResult, RuleMemory) {
 	res := RuleResult{Name: r.Name, Action: r.Action}
 	var fired, hasData bool
@@ -270,7 +271,7 @@ func evalRule(o Objective, p Policy, r Rule,
 	}
 	res.Stale = true
 	var note string
-	res.Firing, note = staleDecision(p, mem, now)
+	res.Firing, note = staleDecision(p, mem, prevEvaluated, now)
 	res.Message += "; " + note
 	return res, mem
 }
@@ -290,8 +291,9 @@ func burnMessage(l, s WindowResult, th float64) string {
 	}
 }
 
-// staleDecision is the decision of a rule without data, from its memory.
-func staleDecision(p Policy, mem RuleMemory, now time.Time) (bool, string) {
+// staleDecision is the decision of a rule without data, from its memory and
+// the time of the previous evaluation (zero when unknown).
+func staleDecision(p Policy, mem RuleMemory, prevEvaluated, now time.Time) (bool, string) {
 	if mem.LastData.IsZero() {
 		return false, "not firing: never had data"
 	}
@@ -300,6 +302,12 @@ func staleDecision(p Policy, mem RuleMemory, now time.Time) (bool, string) {
 	case age < p.StaleHold:
 		return mem.Firing, fmt.Sprintf("keeping the last decision (%s) for up to staleHold %s; last data %s ago",
 			firingWord(mem.Firing), formatDuration(p.StaleHold), formatDuration(age))
+	case !prevEvaluated.IsZero() && !mem.LastData.Before(prevEvaluated):
+		// The rule had data at the previous evaluation: one failed query never
+		// flips a decision, even when staleHold is shorter than the time
+		// between evaluations (else a flapping Prometheus flaps the freeze).
+		return mem.Firing, fmt.Sprintf("keeping the last decision (%s) at the first evaluation without data; last data %s ago, staleHold %s",
+			firingWord(mem.Firing), formatDuration(age), formatDuration(p.StaleHold))
 	case p.OnMissingData == MissingDataHold:
 		return mem.Firing, fmt.Sprintf("holding the last decision (%s): no data for %s (onMissingData Hold)",
 			firingWord(mem.Firing), formatDuration(age))

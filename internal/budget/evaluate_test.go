@@ -415,6 +415,7 @@ func TestEvaluate(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			prevCopy := cloneState(tt.prev)
+			tt.want.State.Evaluated = t0 // every state records when it was evaluated
 			got := Evaluate(obj999, tt.p, tt.m, tt.prev, t0)
 			diffEvaluation(t, "Evaluate", tt.want, got)
 			if diff := cmp.Diff(prevCopy, tt.prev); diff != "" {
@@ -436,9 +437,14 @@ type step struct {
 	want Evaluation
 }
 
+// Every state records when it was evaluated (State.Evaluated): a step that
+// does not spell it out expects t0 + at.
 func runSteps(t *testing.T, p Policy, prev State, steps []step) {
 	t.Helper()
 	for _, s := range steps {
+		if s.want.State.Evaluated.IsZero() {
+			s.want.State.Evaluated = t0.Add(s.at)
+		}
 		got := Evaluate(obj999, p, s.m, prev, t0.Add(s.at))
 		diffEvaluation(t, "at t0+"+formatDuration(s.at), s.want, got)
 		prev = got.State
@@ -447,7 +453,7 @@ func runSteps(t *testing.T, p Policy, prev State, steps []step) {
 
 // calmFrozen is the evaluation of calm data at t0+at that stays frozen with state st.
 func calmFrozen(at time.Duration, st State, reason string) Evaluation {
-	st.Rules = mems(t0.Add(at))
+	st.Rules, st.Evaluated = mems(t0.Add(at)), t0.Add(at)
 	return Evaluation{
 		SLI:           calm.sli(),
 		Budget:        calm.budget(),
@@ -467,7 +473,7 @@ func calmLifted(at time.Duration, lastFiring time.Time) Evaluation {
 		Windows:       calm.windows(),
 		Rules:         []RuleResult{fastCalm, slowCalm, gradualCalm, chronicCalm, budget60Calm},
 		DataAvailable: true,
-		State:         State{LastFreezeFiring: lastFiring, Rules: mems(t0.Add(at))},
+		State:         State{LastFreezeFiring: lastFiring, Rules: mems(t0.Add(at)), Evaluated: t0.Add(at)},
 		Transition:    TransitionLifted,
 	}
 }
@@ -697,6 +703,73 @@ func TestMissingData(t *testing.T) {
 				State: st,
 			}},
 		})
+	})
+}
+
+// One evaluation without data never flips a decision, even when staleHold is
+// shorter than the time between evaluations: a Prometheus that fails every
+// other query cannot flap a freeze. Only the second evaluation in a row
+// without data follows onMissingData.
+func TestFirstEvaluationWithoutDataKeepsTheDecision(t *testing.T) {
+	p := DefaultPolicy()
+	p.StaleHold, p.MinDuration = 30*time.Second, time.Minute
+	const m1 = time.Minute
+	at := func(d time.Duration) time.Time { return t0.Add(d) }
+	no5m := fast.without(m5)
+	// stale is the evaluation of no5m at t0+d, fast-burn deciding firing by
+	// note from its last data at lastData.
+	stale := func(d time.Duration, lastData time.Time, firing bool, note string, st State, tr Transition, reason string) Evaluation {
+		st.Evaluated = at(d)
+		st.Rules = mems(at(d))
+		st.Rules["fast-burn"] = RuleMemory{Firing: true, LastData: lastData}
+		return Evaluation{
+			SLI: fast.sli(), Budget: fast.budget(), Windows: no5m.windows(),
+			Rules: []RuleResult{
+				{Name: "fast-burn", Action: ActionFreeze, Firing: firing, Stale: true, Threshold: 14.4,
+					Message: "no data over 5m; burn rate 15.10x over 1h; " + note},
+				slowCalm, gradualCalm, chronicCalm, budget62,
+			},
+			State:      st,
+			Transition: tr,
+			Reason:     reason,
+		}
+	}
+	frozen := func(holdUntil, lastFiring time.Time) State {
+		return State{Frozen: true, Since: t0, HoldUntil: holdUntil, Rule: "fast-burn", LastFreezeFiring: lastFiring}
+	}
+	started := fastStarted
+	started.State.HoldUntil, started.State.Evaluated = at(m1), t0
+	refired := fastStarted
+	refired.State = frozen(at(3*m1), at(2*m1))
+	refired.State.Rules, refired.State.Evaluated = mems(at(2*m1), "fast-burn"), at(2*m1)
+	refired.Transition = TransitionNone
+
+	runSteps(t, p, State{}, []step{
+		{0, fast.meas(), started},
+		// Past staleHold at once, but the first evaluation without data keeps firing.
+		{m1, no5m.meas(), stale(m1, t0, true,
+			"keeping the last decision (firing) at the first evaluation without data; last data 1m ago, staleHold 30s",
+			frozen(at(2*m1), at(m1)), TransitionNone,
+			"fast-burn: no data over 5m; burn rate 15.10x over 1h; keeping the last decision (firing) at the first evaluation without data; last data 1m ago, staleHold 30s; budget 62.3% left")},
+		{2 * m1, fast.meas(), refired},
+		{3 * m1, no5m.meas(), stale(3*m1, at(2*m1), true,
+			"keeping the last decision (firing) at the first evaluation without data; last data 1m ago, staleHold 30s",
+			frozen(at(4*m1), at(3*m1)), TransitionNone,
+			"fast-burn: no data over 5m; burn rate 15.10x over 1h; keeping the last decision (firing) at the first evaluation without data; last data 1m ago, staleHold 30s; budget 62.3% left")},
+		// The second evaluation in a row without data follows onMissingData.
+		{4 * m1, no5m.meas(), stale(4*m1, at(2*m1), false,
+			"not firing: no data for 2m, staleHold 30s passed (onMissingData Release)",
+			State{LastFreezeFiring: at(3 * m1)}, TransitionLifted, "")},
+	})
+
+	// A state that does not say when it was evaluated gets no such grace:
+	// staleHold alone decides, and the freeze lifts.
+	prev := started.State
+	prev.Evaluated = time.Time{}
+	runSteps(t, p, prev, []step{
+		{m1, no5m.meas(), stale(m1, t0, false,
+			"not firing: no data for 1m, staleHold 30s passed (onMissingData Release)",
+			State{LastFreezeFiring: t0}, TransitionLifted, "")},
 	})
 }
 

@@ -211,7 +211,8 @@ func checkRules(t *testing.T, p Policy, ev Evaluation) (firingFreeze []string) {
 // clearly below it; a budget rule fires when the remaining budget is at or below
 // its bound and does not when it is clearly above both its bound and (for a
 // Freeze rule that fired before) the release margin; a rule without data fires
-// only if it fired before.
+// only if it fired before, and keeps its decision at its first evaluation
+// without data.
 func checkDecisions(t *testing.T, o Objective, p Policy, prev State, ev Evaluation) {
 	t.Helper()
 	win := func(w time.Duration) WindowResult {
@@ -227,8 +228,12 @@ func checkDecisions(t *testing.T, o Objective, p Policy, prev State, ev Evaluati
 	for i, rule := range p.Rules {
 		res := ev.Rules[i]
 		if !res.HasData {
-			if res.Firing && !prev.Rules[rule.Name].Firing {
+			mem := prev.Rules[rule.Name]
+			if res.Firing && !mem.Firing {
 				t.Fatalf("rule %q without data fires although it did not before (a blip must not freeze)", rule.Name)
+			}
+			if !prev.Evaluated.IsZero() && !mem.LastData.IsZero() && !mem.LastData.Before(prev.Evaluated) && res.Firing != mem.Firing {
+				t.Fatalf("rule %q flipped its decision at its first evaluation without data (one failed query must not)", rule.Name)
 			}
 			continue
 		}

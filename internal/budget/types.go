@@ -116,6 +116,10 @@ type State struct {
 	LastFreezeFiring time.Time
 	// Rules remembers each rule by name.
 	Rules map[string]RuleMemory
+	// Evaluated is when the evaluation that returned this state ran (zero
+	// before the first). A rule whose last data is from then is at its first
+	// evaluation without data, which never flips its decision.
+	Evaluated time.Time
 }
 
 // Budget is the error budget over the SLO window.

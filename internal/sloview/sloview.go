@@ -27,6 +27,7 @@ func State(st *slov1alpha1.ServiceLevelObjectiveStatus) budget.State {
 		Rule:             st.Freeze.Rule,
 		LastFreezeFiring: TimeOf(st.Freeze.LastFiringTime),
 		Rules:            make(map[string]budget.RuleMemory, len(st.Rules)),
+		Evaluated:        TimeOf(st.LastEvaluationTime),
 	}
 	for _, r := range st.Rules {
 		s.Rules[r.Name] = budget.RuleMemory{Firing: r.Firing, LastData: TimeOf(r.LastDataTime)}
