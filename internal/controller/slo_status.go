@@ -123,7 +123,7 @@ func setDataCondition(slo *slov1alpha1.ServiceLevelObjective, eval budget.Evalua
 		c.Message = fmt.Sprintf("%d consecutive evaluations failed: %v", slo.Status.ConsecutiveQueryFailures, queryErr)
 	case len(missing) == len(eval.Windows):
 		c.Status, c.Reason = metav1.ConditionFalse, slov1alpha1.ReasonNoData
-		c.Message = "Prometheus returned no data for any window (no series, or fewer events than the policy's minEvents)"
+		c.Message = "Prometheus returned no data for any window (no series, NaN or infinite values, or fewer events than the policy's minEvents)"
 	case len(missing) > 0:
 		c.Status, c.Reason = metav1.ConditionFalse, slov1alpha1.ReasonPartialData
 		c.Message = "No data over " + strings.Join(missing, ", ")
