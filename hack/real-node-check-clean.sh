@@ -13,8 +13,9 @@
 #     plane process of the cluster's kwok workdir;
 #   - mounts: none under .cluster/real, /var/lib/kubelet, /run/containerd,
 #     /run/netns, no overlay or nsfs mount of the cluster anywhere;
-#   - network: no bridge bgbr0, no veth left on it, no address 192.0.2.10 and
-#     no route to the pod or Service range; no KUBE-*, CNI-* or BUDGETGATE-*
+#   - network: no bridge bgbr0, no veth left on it, no node address
+#     (198.51.100.250 by default) and no route to the pod or Service range
+#     (198.51.100.0/25, 198.51.100.128/26); no KUBE-*, CNI-* or BUDGETGATE-*
 #     chain in any table of iptables/ip6tables (nft and legacy) that was not
 #     there before;
 #   - sysctls: every recorded one has its old value again;

@@ -13,11 +13,19 @@
 #                                 host-state.txt (what the host looked like before `up`)
 #   .cluster/real-node-host-before.txt   the last host-state.txt, kept by `down` for the check
 #
-# Addresses (documentation ranges only, RFC 5737; nothing is routed out of
-# the machine, see docs/real-node.md):
-#   node     192.0.2.10/32 on the bridge (InternalIP; kubelet, NodePorts, API server advertise)
-#   pods     198.51.100.0/24, gateway 198.51.100.1 on the same bridge
-#   services 203.0.113.0/24 (kubernetes = 203.0.113.1), routed to the bridge
+# Addresses: all in one documentation range, RFC 5737 TEST-NET-2
+# (198.51.100.0/24); nothing is routed out of the machine (docs/real-node.md):
+#   pods     198.51.100.0/25, gateway 198.51.100.1 on the bridge
+#   services 198.51.100.128/26 (kubernetes = .129; test/demo/real's Prometheus
+#            and demo service = .160 and .161, the 32nd and 33rd address),
+#            routed to the bridge
+#   node     198.51.100.250/32 on the same bridge (InternalIP; kubelet,
+#            NodePorts, API server advertise)
+# Not TEST-NET-1 (192.0.2.0/24) nor TEST-NET-3 (203.0.113.0/24): this sandbox's
+# LAN is 192.0.2.0/24 (eth0, default gateway 192.0.2.1) and the Go module proxy
+# resolves to 203.0.113.80, which a Service route there would cut off. The
+# REAL_NODE_IP, REAL_POD_CIDR and REAL_SERVICE_CIDR overrides move them;
+# preflight (hack/real-node-up.sh) refuses ranges that collide with the host.
 
 # shellcheck source=hack/lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -34,13 +42,60 @@ unset key val
 RS=${REAL_STATE:-$STATE/real}
 RSS=${RS#"$ROOT"/} # for messages
 NODE_NAME=${REAL_NODE_NAME:-$CLUSTER_NAME-node}
-NODE_IP=${REAL_NODE_IP:-192.0.2.10}
-POD_CIDR=${REAL_POD_CIDR:-198.51.100.0/24}
-SERVICE_CIDR=${REAL_SERVICE_CIDR:-203.0.113.0/24}
-# The first address of each range: the pod gateway, the kubernetes Service.
-_first() { local b=${1%/*}; echo "${b%.*}.$((${b##*.} + 1))"; }
-POD_GW=${REAL_POD_GW:-$(_first "$POD_CIDR")}
-API_SERVICE_IP=${REAL_API_SERVICE_IP:-$(_first "$SERVICE_CIDR")}
+
+# IPv4 arithmetic in bash (no python, no ipcalc).
+# ip_int A.B.C.D: the address as an integer; fails on anything else.
+ip_int() {
+  local a b c d x
+  [[ $1 =~ ^[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}$ ]] || return 1
+  IFS=. read -r a b c d <<<"$1"
+  for x in "$a" "$b" "$c" "$d"; do ((10#$x <= 255)) || return 1; done
+  echo $(((10#$a << 24) | (10#$b << 16) | (10#$c << 8) | 10#$d))
+}
+# int_ip N: the integer as A.B.C.D.
+int_ip() { echo "$(($1 >> 24 & 255)).$(($1 >> 16 & 255)).$(($1 >> 8 & 255)).$(($1 & 255))"; }
+# cidr_bounds CIDR: "FIRST LAST" as integers (an address alone is a /32);
+# fails unless CIDR is an IPv4 prefix without host bits.
+cidr_bounds() {
+  local len=32 n size
+  [[ $1 == */* ]] && len=${1#*/}
+  [[ $len =~ ^[0-9]{1,2}$ ]] && ((10#$len <= 32)) || return 1
+  n=$(ip_int "${1%/*}") || return 1
+  size=$((1 << (32 - 10#$len)))
+  ((n % size == 0)) || return 1
+  echo "$n $((n + size - 1))"
+}
+# cidr_contains CIDR ADDR: ADDR lies in CIDR.
+cidr_contains() {
+  local b n
+  b=$(cidr_bounds "$1") && n=$(ip_int "$2") || return 1
+  ((n >= ${b% *} && n <= ${b#* }))
+}
+# cidrs_overlap A B: the two prefixes (or addresses) share an address.
+cidrs_overlap() {
+  local a b
+  a=$(cidr_bounds "$1") && b=$(cidr_bounds "$2") || return 1
+  ((${a% *} <= ${b#* } && ${b% *} <= ${a#* }))
+}
+# cidr_nth CIDR N: the address N places after the start of CIDR (0 = the
+# network address); fails when CIDR has no such address.
+cidr_nth() {
+  local b
+  b=$(cidr_bounds "$1") && [[ $2 =~ ^[0-9]{1,10}$ ]] || return 1
+  ((10#$2 <= ${b#* } - ${b% *})) || return 1
+  int_ip $((${b% *} + 10#$2))
+}
+
+DEFAULT_NODE_IP=198.51.100.250
+DEFAULT_POD_CIDR=198.51.100.0/25
+DEFAULT_SERVICE_CIDR=198.51.100.128/26
+NODE_IP=${REAL_NODE_IP:-$DEFAULT_NODE_IP}
+POD_CIDR=${REAL_POD_CIDR:-$DEFAULT_POD_CIDR}
+SERVICE_CIDR=${REAL_SERVICE_CIDR:-$DEFAULT_SERVICE_CIDR}
+# The first address of each range: the pod gateway, the kubernetes Service
+# (empty when a range is malformed: preflight says so).
+POD_GW=${REAL_POD_GW:-$(cidr_nth "$POD_CIDR" 1 || true)}
+API_SERVICE_IP=${REAL_API_SERVICE_IP:-$(cidr_nth "$SERVICE_CIDR" 1 || true)}
 BRIDGE=${REAL_BRIDGE:-bgbr0}
 FW_CHAIN=BUDGETGATE-FWD
 HOST_BEFORE=$STATE/real-node-host-before.txt

@@ -10,10 +10,17 @@
 # caller should fall back to the kwok cluster, `make cluster-up`); 1 anything
 # else (see the logs it names).
 #
+# The addresses below are the defaults (hack/real-node-lib.sh; REAL_NODE_IP,
+# REAL_POD_CIDR and REAL_SERVICE_CIDR move them).
+#
 # How it works, in order (every step prints what it does):
 #  1. preflight: root, capabilities, cgroups (v1 or v2, writable), overlayfs,
-#     namespaces, veth and bridge links, iptables, br_netfilter, the address
-#     ranges and ports; fails with exit 3 before touching anything.
+#     namespaces, veth and bridge links, iptables, br_netfilter, ports, and the
+#     addresses: the node address, pod range and Service range must be
+#     well-formed and disjoint, lie in no route of this host but the default
+#     one (not in its LAN), and hold none of the addresses the host needs while
+#     the cluster is up (the GOPROXY and GOSUMDB hosts, the nameservers, the
+#     default gateways); fails with exit 3 before touching anything.
 #  2. binaries, built from the Go module proxy when they cannot be downloaded,
 #     cached in bin/: the control plane and kubectl (hack/k8s-binaries.sh, as in
 #     kwok mode) plus kubelet and kube-proxy; runc, containerd, its shim, ctr
@@ -23,9 +30,9 @@
 #  3. records the host settings it is about to change (sysctls, which paths
 #     outside the work dir exist, which iptables chains exist) in
 #     .cluster/real/host-state.txt, for `down` to restore.
-#  4. network: a bridge (bgbr0) holding the node address 192.0.2.10/32 and the
-#     pod gateway 198.51.100.1/24, a route for the Service range
-#     203.0.113.0/24 to it (source 192.0.2.10), ip_forward and
+#  4. network: a bridge (bgbr0) holding the node address 198.51.100.250/32 and
+#     the pod gateway 198.51.100.1/25, a route for the Service range
+#     198.51.100.128/26 to it (source 198.51.100.250), ip_forward and
 #     bridge-nf-call-iptables on, and a FORWARD guard chain (BUDGETGATE-FWD)
 #     that drops anything forwarded into or out of the bridge from elsewhere,
 #     so no packet of the cluster leaves the machine (pods have no default
@@ -33,13 +40,14 @@
 #  5. control plane: kwokctl --runtime binary (etcd, kube-apiserver,
 #     kube-controller-manager, kube-scheduler as local processes) with the
 #     kwok controller disabled (it would take over the real node), the Service
-#     range 203.0.113.0/24, advertise address 192.0.2.10, cert SANs for both,
-#     and a kubelet client certificate (kwok's admin cert) so `kubectl logs`
-#     and `exec` reach the kubelet by its InternalIP.
+#     range 198.51.100.128/26, advertise address 198.51.100.250, cert SANs for
+#     it and the kubernetes Service (198.51.100.129), and a kubelet client
+#     certificate (kwok's admin cert) so `kubectl logs` and `exec` reach the
+#     kubelet by its InternalIP.
 #  6. node certificates from the cluster CA (openssl): kubelet client
-#     (system:node:NAME), kubelet serving (IP 192.0.2.10), kube-proxy client
+#     (system:node:NAME), kubelet serving (IP 198.51.100.250), kube-proxy client
 #     (system:kube-proxy).
-#  7. CNI: bridge + host-local (198.51.100.0/24; routes only to the Service
+#  7. CNI: bridge + host-local (198.51.100.0/25; routes only to the Service
 #     range and the node address, no default route) + portmap, in .cluster/real/cni.
 #  8. containerd with root, state, socket, runc state and netns mounts under
 #     .cluster/real (shim sockets in /run/budgetgate-s-HASH: their path must be
@@ -72,6 +80,133 @@ has_cap() { # bit number
   local eff
   eff=$(awk '/^CapEff:/ {print $2}' /proc/self/status)
   (((16#$eff >> $1) & 1))
+}
+
+# What to tell the user when an address does not fit.
+ADDR_HINT="choose free addresses with REAL_NODE_IP, REAL_POD_CIDR and REAL_SERVICE_CIDR (defaults $DEFAULT_NODE_IP, $DEFAULT_POD_CIDR, $DEFAULT_SERVICE_CIDR)"
+
+# url_host URL: the host name of URL (scheme, user, port and path dropped);
+# empty for an IPv6 literal.
+url_host() {
+  local h=${1#*://}
+  h=${h%%/*}
+  h=${h##*@}
+  [[ $h == \[* ]] || echo "${h%%:*}"
+}
+
+# needed_addresses: "ADDRESS|NAME|WHAT" lines for every IPv4 address this
+# host must still reach while the cluster is up, which sends the node address,
+# the pod range and the Service range to the bridge: the hosts of GOPROXY and
+# of the checksum database (go builds run while the cluster is up:
+# hack/real.sh load and helm), the nameservers, the default gateways. A name
+# that does not resolve gives "-|NAME|WHAT".
+needed_addresses() {
+  local e h a found name key url why="go builds run while the cluster is up: hack/real.sh load and helm"
+  local -a entries=() hosts=()
+  IFS=',|' read -ra entries <<<"$(go env GOPROXY 2>/dev/null || true)"
+  for e in "${entries[@]}"; do
+    case $e in "" | direct | off | file:*) continue ;; esac
+    h=$(url_host "$e")
+    [ -z "$h" ] || hosts+=("$h GOPROXY")
+  done
+  e=$(go env GOSUMDB 2>/dev/null || true)
+  if [ "${e:-off}" != off ]; then
+    read -r key url _ <<<"$e" # NAME[+KEY] [URL]; without a URL, go asks https://NAME
+    name=${key%%+*}
+    h=$(url_host "${url:-$name}")
+    [ -z "$h" ] || hosts+=("$h GOSUMDB")
+  fi
+  for e in "${hosts[@]}"; do
+    h=${e% *}
+    found=0
+    for a in $(timeout 10 getent ahostsv4 "$h" 2>/dev/null | awk '{print $1}' | sort -u); do
+      echo "$a|$h|the address of $h (${e#* }; $why)"
+      found=1
+    done
+    [ "$found" = 1 ] || echo "-|$h|$h (${e#* })"
+  done
+  awk '$1 == "nameserver" && $2 !~ /:/ {print $2 "|nameserver|a nameserver of /etc/resolv.conf"}' /etc/resolv.conf 2>/dev/null || true
+  ip -4 route show table all 2>/dev/null | awk '$1 == "default" {
+    gw = ""; dev = ""
+    for (i = 2; i < NF; i++) { if ($i == "via") gw = $(i + 1); if ($i == "dev") dev = $(i + 1) }
+    if (gw != "") print gw "|default gateway|the default gateway (dev " dev ")"
+  }' | sort -u
+}
+
+# routes_over PREFIX: the host's routes (every table) that cover PREFIX or lie
+# inside it, other than default routes and the bridge's own.
+routes_over() {
+  {
+    ip -4 route show table all match "$1" 2>/dev/null
+    ip -4 route show table all root "$1" 2>/dev/null
+  } | grep -v -e '^default ' -e '^[a-z]* default ' -e " dev $BRIDGE " | sed 's/ *$//' | sort -u || true
+}
+
+# check_addresses: the node address and both ranges are well-formed, apart
+# from each other, not in use on this host, and clear of every address the
+# host needs (needed_addresses); exit 3 otherwise. Sets NEEDED (for the
+# summary).
+check_addresses() {
+  local -A var=([node]="REAL_NODE_IP=$NODE_IP" [pods]="REAL_POD_CIDR=$POD_CIDR" [services]="REAL_SERVICE_CIDR=$SERVICE_CIDR")
+  local -A net=([node]="$NODE_IP" [pods]="$POD_CIDR" [services]="$SERVICE_CIDR")
+  local w x r a name what
+  local -A verb=([node]=is [pods]=contains [services]=contains) lies=([node]="lies in" [pods]=overlaps [services]=overlaps)
+  if [[ $NODE_IP == */* ]] || ! cidr_bounds "$NODE_IP" >/dev/null; then
+    unsupported "${var[node]} is not an IPv4 address; $ADDR_HINT"
+  fi
+  for w in pods services; do
+    if [[ ${net[$w]} != */* ]] || ! cidr_bounds "${net[$w]}" >/dev/null; then
+      unsupported "${var[$w]} is not an IPv4 prefix A.B.C.D/LEN without host bits; $ADDR_HINT"
+    fi
+  done
+  [ "${POD_CIDR#*/}" -le 28 ] || unsupported "${var[pods]} is too small: the pods need at least a /28; $ADDR_HINT"
+  # hack/real.sh gives Prometheus and the demo service the 32nd and 33rd
+  # address of the Service range (test/demo/real).
+  [ "${SERVICE_CIDR#*/}" -le 26 ] ||
+    unsupported "${var[services]} is too small: the Services need at least a /26 (test/demo/real's fixed ClusterIPs are its 32nd and 33rd address); $ADDR_HINT"
+  if [ -z "$POD_GW" ] || [ -z "$API_SERVICE_IP" ]; then
+    unsupported "no pod gateway or kubernetes Service address (REAL_POD_GW, REAL_API_SERVICE_IP); $ADDR_HINT"
+  fi
+
+  # Apart from each other.
+  for w in node:pods node:services pods:services; do
+    x=${w#*:}
+    w=${w%:*}
+    if cidrs_overlap "${net[$w]}" "${net[$x]}"; then
+      unsupported "${var[$w]} and ${var[$x]} overlap: the node address, the pod range and the Service range must be disjoint; $ADDR_HINT"
+    fi
+  done
+
+  # Not in use on this host: no route other than the default one (say, the
+  # connected subnet of the host's LAN) covers them or lies inside them.
+  for w in node pods services; do
+    r=$(routes_over "${net[$w]}" | paste -sd ';' | sed 's/;/; /g')
+    [ -z "$r" ] || unsupported "${var[$w]} ${lies[$w]} a network this host already reaches through another interface (route: $r; only the default route may cover it): on $BRIDGE it would cut the host off from those addresses or clash with a machine there; $ADDR_HINT"
+  done
+  if ip -4 -o addr show | grep -v " $BRIDGE " | grep -q " inet $NODE_IP/"; then
+    unsupported "${var[node]} is already on another interface; $ADDR_HINT"
+  fi
+  if ip -4 route show table all | grep -q "via $NODE_IP "; then
+    unsupported "${var[node]} is a gateway of this host ($(ip -4 route show table all | grep "via $NODE_IP " | head -1)); $ADDR_HINT"
+  fi
+  if ip neigh show to "$NODE_IP" 2>/dev/null | grep -q lladdr; then
+    unsupported "another machine answers at ${var[node]} (ip neigh); $ADDR_HINT"
+  fi
+
+  # Clear of what the host needs.
+  NEEDED=()
+  while IFS='|' read -r a name what; do
+    [ -n "$a" ] || continue
+    if [ "$a" = - ]; then
+      NEEDED+=("$name (does not resolve here)")
+      continue
+    fi
+    NEEDED+=("$name $a")
+    for w in node pods services; do
+      cidr_contains "${net[$w]}" "$a" || continue
+      unsupported "${var[$w]} ${verb[$w]} $a, $what: while the cluster is up this host would send that traffic to $BRIDGE and could no longer reach it; $ADDR_HINT"
+    done
+  done < <(needed_addresses)
 }
 
 preflight() {
@@ -128,21 +263,7 @@ preflight() {
   if ip link show "$BRIDGE" >/dev/null 2>&1 && [ "$alias" != "budgetgate $RS" ]; then
     unsupported "a link named $BRIDGE exists and is not this cluster's (alias '${alias:-none}'); another real-node cluster (state elsewhere) may be up: run its make cluster-down-real"
   fi
-  local cidr r
-  for cidr in "$POD_CIDR" "$SERVICE_CIDR"; do
-    r=$(ip -4 route show root "$cidr" 2>/dev/null | grep -v " dev $BRIDGE " || true)
-    r+=$(ip -4 route show match "$cidr" 2>/dev/null | grep -v '^default' | grep -v " dev $BRIDGE " || true)
-    [ -z "$r" ] || unsupported "$cidr is already routed on this host ($r); set REAL_POD_CIDR/REAL_SERVICE_CIDR"
-  done
-  if ip -4 -o addr show | grep -v " $BRIDGE " | grep -q " inet $NODE_IP/"; then
-    unsupported "the node address $NODE_IP is already on another interface; set REAL_NODE_IP"
-  fi
-  if ip -4 route show | grep -q "via $NODE_IP "; then
-    unsupported "the node address $NODE_IP is a gateway of this host ($(ip -4 route show | grep "via $NODE_IP " | head -1)); set REAL_NODE_IP"
-  fi
-  if ip neigh show to "$NODE_IP" 2>/dev/null | grep -q lladdr; then
-    unsupported "another machine answers at $NODE_IP (ip neigh); set REAL_NODE_IP"
-  fi
+  check_addresses
   if [ -z "$alias" ]; then
     local p
     for p in 10250 10248 10249 10256; do
@@ -152,9 +273,11 @@ preflight() {
   return 0
 }
 
+
 log "preflight: can this machine run a real node?"
 preflight
 ok "root, cgroup v$CGROUP_VERSION, overlayfs, namespaces, veth, bridge, br_netfilter, iptables, free address ranges"
+ok "node $NODE_IP, pods $POD_CIDR, Services $SERVICE_CIDR: disjoint, not routed elsewhere, and clear of what the host needs: $(printf '%s, ' "${NEEDED[@]}" | sed 's/, $//')"
 if [ "$CHECK_ONLY" = 1 ]; then
   printf '%sThis machine can run the real-node cluster.%s\n' "$G" "$N"
   exit 0
@@ -438,7 +561,7 @@ EOF
 
 # isGateway is false: the bridge plugin allows a single IPv4 address on a
 # gateway bridge and would refuse (or, with forceAddress, delete) the node
-# address; setup_network already put the pod gateway 198.51.100.1 on the bridge
+# address; setup_network already put the pod gateway (POD_GW) on the bridge
 # and turned on forwarding.
 cni_config() {
   cat >"$RS/cni/net.d/10-budgetgate.conflist" <<EOF
@@ -541,7 +664,7 @@ EOF
 # is built from the same module as the kubelet, handles pods (PREROUTING) and host
 # processes such as the API server (OUTPUT) alike, and only adds KUBE-* chains,
 # which `down` removes. No clusterCIDR: it does not masquerade traffic to
-# Services (the host reaches pods with source 192.0.2.10, which pods route back
+# Services (the host reaches pods with source NODE_IP, which pods route back
 # to), only a pod's hairpin call to itself, on the bridge.
 kube_proxy_up() {
   cat >"$RS/kube-proxy/config.yaml" <<EOF
@@ -621,6 +744,10 @@ apiVersion: v1
 kind: Service
 metadata: {name: demo, namespace: $ns}
 spec:
+  # A fixed ClusterIP low in the range, where the API server hands out none
+  # by itself (it starts above the 16th address): the proof's Service never
+  # takes test/demo/real's fixed addresses (the 32nd and 33rd).
+  clusterIP: $(cidr_nth "$SERVICE_CIDR" 2)
   selector: {app: demo}
   ports: [{name: http, port: 8099, targetPort: http}]
 EOF

@@ -14,9 +14,11 @@
 #     installer  dist/install.yaml with the loaded manager image and the
 #                Prometheus Service's fixed ClusterIP (the cluster runs no DNS),
 #                in .cluster/.../real/install.yaml
-#     install    apply Prometheus + the demo service (test/demo/real) and the
-#                installer; wait until all are Ready, the API server reaches the
-#                webhook through its Service and Prometheus scrapes the demo service
+#     install    apply Prometheus + the demo service (test/demo/real; their
+#                fixed ClusterIPs moved into REAL_SERVICE_CIDR when that is set)
+#                and the installer; wait until all are Ready, the API server
+#                reaches the webhook through its Service and Prometheus scrapes
+#                the demo service
 #     helm       swap the installer for the Helm chart (charts/budgetgate): delete
 #                what install.yaml created except its Namespace and CRDs (webhook
 #                configurations first), `helm install` the chart with the loaded
@@ -43,7 +45,14 @@ TIMEOUT=${REAL_TIMEOUT:-300}
 MANAGER_IMAGE=budgetgate:e2e
 DEMO_APP_IMAGE=budgetgate-demo-app:e2e
 PROMETHEUS_IMAGE=prom/prometheus:v3.16.0 # the name test/demo/kind uses
-PROMETHEUS_SERVICE_IP=203.0.113.90       # test/demo/real
+# test/demo/real gives the Prometheus and demo Services fixed ClusterIPs (no
+# DNS in this cluster): the 32nd and 33rd address of the default Service range.
+# A cluster with another range (REAL_SERVICE_CIDR) gets the same places in its
+# own, substituted in the kustomize output (real_manifests).
+DEMO_PROMETHEUS_IP=$(cidr_nth "$DEFAULT_SERVICE_CIDR" 32)
+DEMO_SERVICE_IP=$(cidr_nth "$DEFAULT_SERVICE_CIDR" 33)
+PROMETHEUS_SERVICE_IP=$(cidr_nth "$SERVICE_CIDR" 32 || true)
+CHECKOUT_SERVICE_IP=$(cidr_nth "$SERVICE_CIDR" 33 || true)
 INSTALL_YAML=${INSTALL_YAML:-$RS/install.yaml}
 HELM=${HELM:-$ROOT/bin/helm}
 CHART_DIR=$ROOT/charts/budgetgate
@@ -88,13 +97,33 @@ step_load() {
   ok "images loaded: $MANAGER_IMAGE, $DEMO_APP_IMAGE (also as ${#SHOP_IMAGES[@]} registry.example/shop/* tags), $PROMETHEUS_IMAGE"
 }
 
+# service_ips: the Service range holds the fixed ClusterIPs.
+service_ips() {
+  if [ -z "$PROMETHEUS_SERVICE_IP" ] || [ -z "$CHECKOUT_SERVICE_IP" ]; then
+    die "the Service range $SERVICE_CIDR (REAL_SERVICE_CIDR) is too small for the fixed ClusterIPs of test/demo/real (its 32nd and 33rd address): use a /26 or larger"
+  fi
+}
+
 step_installer() {
+  service_ips
   mkdir -p "$RS"
   installer_for "$MANAGER_IMAGE" "http://$PROMETHEUS_SERVICE_IP:9090" >"$INSTALL_YAML" || die "writing $INSTALL_YAML failed"
   ok "installer for image $MANAGER_IMAGE: ${INSTALL_YAML#"$ROOT"/}"
 }
 
-real_manifests() { k kustomize "$ROOT/test/demo/real"; }
+# real_manifests: test/demo/real, its fixed ClusterIPs (and Prometheus's
+# scrape target) moved from the default Service range into SERVICE_CIDR.
+real_manifests() {
+  local out
+  service_ips
+  out=$(k kustomize "$ROOT/test/demo/real") || die "kubectl kustomize test/demo/real failed"
+  if ! grep -q "clusterIP: $DEMO_PROMETHEUS_IP\$" <<<"$out" || ! grep -q "clusterIP: $DEMO_SERVICE_IP\$" <<<"$out" ||
+    ! grep -q "$DEMO_SERVICE_IP:8099" <<<"$out"; then
+    die "test/demo/real no longer gives Prometheus $DEMO_PROMETHEUS_IP and the demo service $DEMO_SERVICE_IP (scrape target $DEMO_SERVICE_IP:8099): update it or hack/real.sh"
+  fi
+  sed -e "s/\b${DEMO_PROMETHEUS_IP//./\\.}\b/$PROMETHEUS_SERVICE_IP/g" \
+    -e "s/\b${DEMO_SERVICE_IP//./\\.}\b/$CHECKOUT_SERVICE_IP/g" <<<"$out"
+}
 
 step_install() {
   [ -f "$KUBECONFIG_FILE" ] || die "no kubeconfig at $KUBECONFIG_FILE: run hack/real.sh up first"
@@ -116,6 +145,7 @@ install_objects() {
 step_helm() {
   [ -f "$KUBECONFIG_FILE" ] || die "no kubeconfig at $KUBECONFIG_FILE: run hack/real.sh up first"
   [ -f "$INSTALL_YAML" ] || die "no $INSTALL_YAML: run hack/real.sh installer first"
+  service_ips
   "${MAKE:-make}" -C "$ROOT" --no-print-directory helm >&2 || die "getting bin/helm failed (see above)"
   local objects kind_name ns start
   start=$(date +%s)

@@ -3,12 +3,15 @@
 # The kwok cluster's control plane (kwokctl --runtime binary, kwok controller
 # off) plus ONE real node on this machine: containerd + runc, the kubelet,
 # kube-proxy and the CNI bridge, all built from the Go module proxy, pods from
-# the images of `make image` (imported, never pulled). Network on the
-# documentation ranges only: node 192.0.2.10, pods 198.51.100.0/24, Services
-# 203.0.113.0/24; nothing leaves the machine. State in .cluster/real (and
-# .cluster/kubeconfig, as in kwok mode). `cluster-up-real` exits 3 when the
-# machine cannot run it (not root, no usable cgroups, ...): fall back to
-# `make cluster-up` then. `cluster-down-real` restores the host and checks it.
+# the images of `make image` (imported, never pulled). Network in one
+# documentation range, TEST-NET-2: pods 198.51.100.0/25, Services
+# 198.51.100.128/26, node 198.51.100.250 (REAL_POD_CIDR, REAL_SERVICE_CIDR,
+# REAL_NODE_IP override them; preflight refuses addresses of the host's LAN or
+# ones it needs, such as the Go module proxy's); nothing leaves the machine.
+# State in .cluster/real (and .cluster/kubeconfig, as in kwok mode).
+# `cluster-up-real` exits 3 when the machine cannot run it (not root, no usable
+# cgroups, an address that collides, ...): fall back to `make cluster-up` then.
+# `cluster-down-real` restores the host and checks it.
 
 .PHONY: node-binaries
 node-binaries: ## Get or build runc, containerd (+shim, ctr) and the CNI plugins into bin/node; kubelet and kube-proxy into bin/k8s.
