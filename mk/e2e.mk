@@ -35,8 +35,13 @@ endif
 # (not root, no usable cgroups, ...) it says so and is skipped.
 REAL_E2E_STATE ?= $(shell pwd)/.cluster/e2e-real
 
+# One real-node cluster per machine (fixed bridge and addresses): a second
+# run waits for the first instead of finding the bridge taken and skipping.
+REAL_NODE_LOCK ?= /tmp/budgetgate-real-node.lock
+
 .PHONY: test-e2e-real
 test-e2e-real: e2e-binaries ## Run the e2e suite on a fresh local cluster with a real node, budgetgate in-cluster; skipped with a notice where unsupported.
-	@rc=0; BUDGETGATE_STATE=$(REAL_E2E_STATE) CLUSTER_NAME=budgetgate-e2e-real E2E_TIMEOUT=$(E2E_TIMEOUT) hack/real.sh e2e || rc=$$?; \
+	@rc=0; lock=; if command -v flock >/dev/null; then lock="flock $(REAL_NODE_LOCK)"; echo "==> waiting for the real node ($(REAL_NODE_LOCK))"; fi; \
+	BUDGETGATE_STATE=$(REAL_E2E_STATE) CLUSTER_NAME=budgetgate-e2e-real E2E_TIMEOUT=$(E2E_TIMEOUT) $$lock hack/real.sh e2e || rc=$$?; \
 	if [ $$rc -eq 3 ]; then echo "==> NOTICE: this machine cannot run a real node (see above): the real-node e2e environment was SKIPPED"; exit 0; fi; \
 	exit $$rc
