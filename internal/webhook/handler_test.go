@@ -148,6 +148,44 @@ func TestAllowPathsMakeNoOutboundCalls(t *testing.T) {
 	}
 }
 
+// TestNothingFrozenSkipsDecoding: where no SLO of the namespace is frozen the
+// objects cannot change the decision, and the handler does not read them; as
+// soon as one is frozen it does, and an object it cannot read is an error,
+// never an allow.
+func TestNothingFrozenSkipsDecoding(t *testing.T) {
+	notFrozen := frozenSLO()
+	notFrozen.Status.Freeze = slov1alpha1.FreezeStatus{}
+	garbage := updateRequest(t, deployment("checkout:v1", nil), deployment("checkout:v2", nil))
+	garbage.Object.Raw, garbage.OldObject.Raw = []byte(`{"metadata":`), []byte(`not json`)
+	noObject := updateRequest(t, deployment("checkout:v1", nil), deployment("checkout:v2", nil))
+	noObject.Object.Raw = nil
+	for _, tc := range []struct {
+		name    string
+		slo     *slov1alpha1.ServiceLevelObjective
+		req     admission.Request
+		allowed bool
+		message string
+		code    int32
+	}{
+		{"nothing frozen: not read", notFrozen, garbage, true, "not-frozen", http.StatusOK},
+		{"no SLO at all: not read", nil, garbage, true, "not-frozen", http.StatusOK},
+		{"nothing frozen, no new object", notFrozen, noObject, true, "scale-or-metadata", http.StatusOK},
+		{"frozen: read, and unreadable is an error", frozenSLO(), garbage, false, "", http.StatusBadRequest},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			b := fake.NewClientBuilder().WithScheme(testScheme())
+			if tc.slo != nil {
+				b = b.WithObjects(tc.slo)
+			}
+			resp := handler(b.Build(), forbidCalls(t)).Handle(context.Background(), tc.req)
+			if resp.Allowed != tc.allowed || resp.Result.Code != tc.code || tc.allowed && resp.Result.Message != tc.message {
+				t.Errorf("got allowed=%v code=%d message=%q, want allowed=%v code=%d message=%q",
+					resp.Allowed, resp.Result.Code, resp.Result.Message, tc.allowed, tc.code, tc.message)
+			}
+		})
+	}
+}
+
 func TestAuditAnnotations(t *testing.T) {
 	t.Run("exception", func(t *testing.T) {
 		fex := &slov1alpha1.FreezeException{
