@@ -73,7 +73,7 @@ verify: controller-gen kustomize ## Fail if generating (CRDs, RBAC, webhooks, de
 
 .PHONY: test-envtest
 test-envtest: vet envtest-binaries prometheus ## Run unit, real-Prometheus and envtest suites (no cluster needed).
-	KUBEBUILDER_ASSETS="$(ENVTEST_ASSETS)" BUDGETGATE_REQUIRE_PROMETHEUS=1 \
+	KUBEBUILDER_ASSETS="$(ENVTEST_ASSETS)" BUDGETGATE_REQUIRE_PROMETHEUS=1 BUDGETGATE_REQUIRE_KUBECTL=1 \
 		go test $$(go list ./... | grep -v /test/e2e) -coverprofile cover.out
 
 .PHONY: test-unit
@@ -217,15 +217,17 @@ $(CONTROLLER_GEN): $(LOCALBIN)
 	$(call go-install-tool,$(CONTROLLER_GEN),sigs.k8s.io/controller-tools/cmd/controller-gen,$(CONTROLLER_TOOLS_VERSION))
 
 .PHONY: envtest-binaries
-envtest-binaries: ## Get etcd and kube-apiserver for envtest: setup-envtest's download, else built from the Go module proxy.
-	@if [ -x "$(ENVTEST_ASSETS)/etcd" ] && [ -x "$(ENVTEST_ASSETS)/kube-apiserver" ]; then exit 0; fi; \
+# kubectl too: test/badinput applies part of its catalogue with it, to pin
+# the messages as kubectl prints them.
+envtest-binaries: ## Get etcd, kube-apiserver and kubectl for envtest: setup-envtest's download, else built from the Go module proxy.
+	@if [ -x "$(ENVTEST_ASSETS)/etcd" ] && [ -x "$(ENVTEST_ASSETS)/kube-apiserver" ] && [ -x "$(ENVTEST_ASSETS)/kubectl" ]; then exit 0; fi; \
 	echo "==> envtest: trying setup-envtest $(ENVTEST_K8S_VERSION)"; \
 	if [ "$${OFFLINE:-}" != 1 ] && $(MAKE) -s envtest >/dev/null 2>&1 && \
 		dir=$$(timeout 120 "$(ENVTEST)" use $(ENVTEST_K8S_VERSION) --bin-dir "$(LOCALBIN)" -p path 2>/dev/null) && [ -n "$$dir" ]; then \
-		mkdir -p "$(ENVTEST_ASSETS)" && cp "$$dir"/etcd "$$dir"/kube-apiserver "$(ENVTEST_ASSETS)"/; \
+		mkdir -p "$(ENVTEST_ASSETS)" && cp "$$dir"/etcd "$$dir"/kube-apiserver "$$dir"/kubectl "$(ENVTEST_ASSETS)"/; \
 	else \
 		echo "==> envtest: setup-envtest could not download; building from the Go module proxy"; \
-		OFFLINE=1 hack/k8s-binaries.sh "$(ENVTEST_ASSETS)" etcd kube-apiserver; \
+		OFFLINE=1 hack/k8s-binaries.sh "$(ENVTEST_ASSETS)" etcd kube-apiserver kubectl; \
 	fi
 
 .PHONY: prometheus

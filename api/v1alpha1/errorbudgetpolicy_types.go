@@ -72,8 +72,8 @@ type ErrorBudgetPolicySpec struct {
 	// burn rules: over both of its windows); the SLO freezes while any Freeze rule fires.
 	// +listType=map
 	// +listMapKey=name
-	// +kubebuilder:validation:MinItems=1
 	// +kubebuilder:validation:MaxItems=16
+	// +kubebuilder:validation:XValidation:rule=`size(self) > 0`,message=`a policy needs at least one rule, e.g. {name: budget-exhausted, budgetRemainingBelow: "0"}`
 	// +required
 	Rules []PolicyRule `json:"rules"`
 
@@ -107,7 +107,7 @@ type ErrorBudgetPolicySpec struct {
 	// guard). Unset: the fewest events for which one bad event alone cannot
 	// reach the lowest burn threshold of the policy's Freeze rules (167 at
 	// 99.9% under the built-in policy). 0 disables the guard.
-	// +kubebuilder:validation:Minimum=0
+	// +kubebuilder:validation:XValidation:rule=`self >= 0`,message=`minEvents must be 0 or more: 0 turns the low-traffic guard off; leave minEvents out for the automatic guard`
 	// +optional
 	MinEvents *int64 `json:"minEvents,omitempty"`
 
@@ -126,9 +126,10 @@ type ErrorBudgetPolicySpec struct {
 // PolicyRule is one rule: exactly one of burnRate and budgetRemainingBelow.
 // +kubebuilder:validation:XValidation:rule="has(self.burnRate) != has(self.budgetRemainingBelow)",message="a rule has exactly one of burnRate or budgetRemainingBelow"
 type PolicyRule struct {
-	// Name identifies the rule in status, messages and metrics.
-	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`
+	// Name identifies the rule in status, messages and metrics: lower-case
+	// letters, digits and "-" (a DNS label).
 	// +kubebuilder:validation:MaxLength=63
+	// +kubebuilder:validation:XValidation:rule=`self.matches('^[a-z0-9]([-a-z0-9]*[a-z0-9])?$')`,message=`rule names are lower-case letters, digits and "-", e.g. "fast-burn"`,messageExpression=`[self.lowerAscii().replace('_', '-').replace(' ', '-').replace('.', '-')].map(n, n.matches('^[a-z0-9]([-a-z0-9]*[a-z0-9])?$') ? 'rule names are lower-case letters, digits and "-": write "' + n + '"' : 'rule names are lower-case letters, digits and "-", starting and ending with a letter or digit, e.g. "fast-burn"')[0]`
 	// +required
 	Name string `json:"name"`
 
@@ -137,7 +138,9 @@ type PolicyRule struct {
 	BurnRate *BurnRateCondition `json:"burnRate,omitempty"`
 
 	// BudgetRemainingBelow fires when the remaining fraction of the error budget
-	// is at or below this value; "0" means the budget is exhausted.
+	// is at or below this value; "0" means the budget is exhausted. A
+	// fraction below 1: at 1 or more the rule would always fire.
+	// +kubebuilder:validation:XValidation:rule=`!self.matches('^-?[0-9]{1,18}([.][0-9]{1,12})?$') || double(self) < 1.0`,message=`budgetRemainingBelow is a fraction of the budget below 1, e.g. "0" (spent) or "0.1" (10% left)`,messageExpression=`self.matches('^[0-9]{1,2}$') ? 'budgetRemainingBelow is a fraction of the budget, not a percentage: for ' + self + '% write "' + (self.size() == 1 ? '0.0' + self : self.endsWith('0') ? '0.' + self.substring(0, 1) : '0.' + self) + '"' : 'budgetRemainingBelow is a fraction of the budget below 1, e.g. "0.1" for 10%'`
 	// +optional
 	BudgetRemainingBelow *Decimal `json:"budgetRemainingBelow,omitempty"`
 
@@ -152,7 +155,7 @@ type PolicyRule struct {
 // the SLO window (budgetPercent × SLO window ÷ longWindow): 2% over 1h is 14.4x
 // for a 30d SLO and 3.36x for a 7d one.
 // +kubebuilder:validation:XValidation:rule="has(self.factor) != has(self.budgetPercent)",message="set exactly one of factor or budgetPercent"
-// +kubebuilder:validation:XValidation:rule="int(self.shortWindow.substring(0, self.shortWindow.size() - (self.shortWindow.endsWith('ms') ? 2 : 1))) * (self.shortWindow.endsWith('ms') ? 1 : self.shortWindow.endsWith('s') ? 1000 : self.shortWindow.endsWith('m') ? 60000 : self.shortWindow.endsWith('h') ? 3600000 : self.shortWindow.endsWith('d') ? 86400000 : self.shortWindow.endsWith('w') ? 604800000 : 31536000000) < int(self.longWindow.substring(0, self.longWindow.size() - (self.longWindow.endsWith('ms') ? 2 : 1))) * (self.longWindow.endsWith('ms') ? 1 : self.longWindow.endsWith('s') ? 1000 : self.longWindow.endsWith('m') ? 60000 : self.longWindow.endsWith('h') ? 3600000 : self.longWindow.endsWith('d') ? 86400000 : self.longWindow.endsWith('w') ? 604800000 : 31536000000)",message="shortWindow must be shorter than longWindow"
+// +kubebuilder:validation:XValidation:rule=`!self.shortWindow.matches('^[1-9][0-9]{0,5}(ms|s|m|h|d|w|y)$') || !self.longWindow.matches('^[1-9][0-9]{0,5}(ms|s|m|h|d|w|y)$') || int(self.shortWindow.substring(0, self.shortWindow.size() - (self.shortWindow.endsWith('ms') ? 2 : 1))) * (self.shortWindow.endsWith('ms') ? 1 : self.shortWindow.endsWith('s') ? 1000 : self.shortWindow.endsWith('m') ? 60000 : self.shortWindow.endsWith('h') ? 3600000 : self.shortWindow.endsWith('d') ? 86400000 : self.shortWindow.endsWith('w') ? 604800000 : 31536000000) < int(self.longWindow.substring(0, self.longWindow.size() - (self.longWindow.endsWith('ms') ? 2 : 1))) * (self.longWindow.endsWith('ms') ? 1 : self.longWindow.endsWith('s') ? 1000 : self.longWindow.endsWith('m') ? 60000 : self.longWindow.endsWith('h') ? 3600000 : self.longWindow.endsWith('d') ? 86400000 : self.longWindow.endsWith('w') ? 604800000 : 31536000000)`,fieldPath=`.shortWindow`,message=`shortWindow must be shorter than longWindow`,messageExpression=`int(self.shortWindow.substring(0, self.shortWindow.size() - (self.shortWindow.endsWith('ms') ? 2 : 1))) * (self.shortWindow.endsWith('ms') ? 1 : self.shortWindow.endsWith('s') ? 1000 : self.shortWindow.endsWith('m') ? 60000 : self.shortWindow.endsWith('h') ? 3600000 : self.shortWindow.endsWith('d') ? 86400000 : self.shortWindow.endsWith('w') ? 604800000 : 31536000000) > int(self.longWindow.substring(0, self.longWindow.size() - (self.longWindow.endsWith('ms') ? 2 : 1))) * (self.longWindow.endsWith('ms') ? 1 : self.longWindow.endsWith('s') ? 1000 : self.longWindow.endsWith('m') ? 60000 : self.longWindow.endsWith('h') ? 3600000 : self.longWindow.endsWith('d') ? 86400000 : self.longWindow.endsWith('w') ? 604800000 : 31536000000) ? 'shortWindow ' + self.shortWindow + ' is longer than longWindow ' + self.longWindow + ': swap them' : 'shortWindow must be shorter than longWindow ' + self.longWindow + ': about a twelfth of it, e.g. 5m with 1h'`
 type BurnRateCondition struct {
 	// LongWindow, e.g. "1h".
 	// +required
@@ -161,12 +164,12 @@ type BurnRateCondition struct {
 	// +required
 	ShortWindow Duration `json:"shortWindow"`
 	// Factor is the burn-rate threshold, e.g. "14.4".
-	// +kubebuilder:validation:XValidation:rule="double(self) > 0.0",message="factor must be positive"
+	// +kubebuilder:validation:XValidation:rule=`!self.matches('^-?[0-9]{1,18}([.][0-9]{1,12})?$') || double(self) > 0.0`,message=`factor must be above 0: the burn rate at which the rule fires, e.g. "14.4"`
 	// +optional
 	Factor *Decimal `json:"factor,omitempty"`
 	// BudgetPercent is the percentage of the whole budget that burning at the
 	// threshold for longWindow consumes, e.g. "2".
-	// +kubebuilder:validation:XValidation:rule="double(self) > 0.0 && double(self) <= 100.0",message="budgetPercent must be in (0, 100]"
+	// +kubebuilder:validation:XValidation:rule=`!self.matches('^-?[0-9]{1,18}([.][0-9]{1,12})?$') || (double(self) > 0.0 && double(self) <= 100.0)`,message=`budgetPercent must be above 0 and at most 100: the percentage of the whole error budget that burning at the threshold for longWindow spends, e.g. "2"`
 	// +optional
 	BudgetPercent *Decimal `json:"budgetPercent,omitempty"`
 }
@@ -189,8 +192,10 @@ type ReleaseWhen struct {
 	// BudgetRemainingAbove: a budgetRemainingBelow Freeze rule that fired keeps
 	// firing until the remaining budget fraction is above this margin
 	// (hysteresis), so a budget hovering at its bound freezes once instead of
-	// with every wobble. It never holds a freeze no budget rule joined.
+	// with every wobble. It never holds a freeze no budget rule joined. A
+	// fraction below 1: at 1 or more a budget freeze could never lift.
 	// +kubebuilder:default="0.05"
+	// +kubebuilder:validation:XValidation:rule=`!self.matches('^-?[0-9]{1,18}([.][0-9]{1,12})?$') || double(self) < 1.0`,message=`budgetRemainingAbove is a fraction of the budget below 1, e.g. "0.05" for 5% back`,messageExpression=`self.matches('^[0-9]{1,2}$') ? 'budgetRemainingAbove is a fraction of the budget, not a percentage: for ' + self + '% write "' + (self.size() == 1 ? '0.0' + self : self.endsWith('0') ? '0.' + self.substring(0, 1) : '0.' + self) + '"' : 'budgetRemainingAbove is a fraction of the budget below 1, e.g. "0.1" for 10%'`
 	// +optional
 	BudgetRemainingAbove Decimal `json:"budgetRemainingAbove,omitempty"`
 }
@@ -219,7 +224,9 @@ type ErrorBudgetPolicyStatus struct {
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
 
 // ErrorBudgetPolicy says when SLOs freeze releases and who may still release.
-// +kubebuilder:validation:XValidation:rule="self.metadata.name != 'built-in'",message="the name built-in is reserved for budgetgate's built-in policy; choose another name"
+// The name "built-in" is reserved for budgetgate's built-in policy: the
+// validating webhook rejects it (CEL on metadata.name could only report the
+// field as <nil>).
 type ErrorBudgetPolicy struct {
 	metav1.TypeMeta `json:",inline"`
 

@@ -23,7 +23,7 @@ import (
 
 // FreezeExceptionSpec is a break-glass permission to release selected workloads
 // during a freeze, until it expires.
-// +kubebuilder:validation:XValidation:rule="has(self.workloadSelector) || (has(self.workloads) && size(self.workloads) > 0)",message="select workloads with workloadSelector or list them in workloads"
+// +kubebuilder:validation:XValidation:rule="has(self.workloadSelector) || (has(self.workloads) && size(self.workloads) > 0)",fieldPath=`.workloads`,message=`list the workloads the exception covers, e.g. [{kind: Deployment, name: checkout}], or select them with workloadSelector`
 // +kubebuilder:validation:XValidation:rule="!has(oldSelf.requestedBy) || (has(self.requestedBy) && self.requestedBy == oldSelf.requestedBy)",message="requestedBy is set by budgetgate when the exception is created and cannot change"
 // +kubebuilder:validation:XValidation:rule="has(self.approvedBy) == has(self.approvedAt)",message="approvedBy and approvedAt are set together, by budgetgate, when someone approves"
 type FreezeExceptionSpec struct {
@@ -38,8 +38,8 @@ type FreezeExceptionSpec struct {
 	Workloads []WorkloadReference `json:"workloads,omitempty"`
 
 	// Reason says why releasing during the freeze is needed; it is recorded with every use.
-	// +kubebuilder:validation:MinLength=10
 	// +kubebuilder:validation:MaxLength=1024
+	// +kubebuilder:validation:XValidation:rule=`size(self.trim()) >= 10`,message=`reason says why the release cannot wait for the freeze to lift, in 10 characters or more, e.g. "Roll back the payment client (INC-4821)"`
 	// +required
 	Reason string `json:"reason"`
 
@@ -77,8 +77,8 @@ type WorkloadReference struct {
 	// +required
 	Kind string `json:"kind"`
 	// Name of the workload.
-	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=253
+	// +kubebuilder:validation:XValidation:rule=`!format.dns1123Subdomain().validate(self).hasValue()`,message=`not the name of a workload: names are lower-case letters, digits, "-" and ".", e.g. "checkout"`,messageExpression=`self != "" && !format.dns1123Subdomain().validate(self.lowerAscii()).hasValue() ? 'workload names are lower case: write "' + self.lowerAscii() + '"' : 'not the name of a workload: names are lower-case letters, digits, "-" and ".", e.g. "checkout"'`
 	// +required
 	Name string `json:"name"`
 }

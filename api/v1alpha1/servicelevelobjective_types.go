@@ -29,8 +29,13 @@ type ServiceLevelObjectiveSpec struct {
 	// +kubebuilder:validation:MaxLength=256
 	Description string `json:"description,omitempty"`
 
-	// Target is the objective in percent, strictly between 0 and 100, e.g. "99.9".
-	// +kubebuilder:validation:XValidation:rule="double(self) > 0.0 && double(self) < 100.0",message="target must be a percentage strictly between 0 and 100, e.g. \"99.9\""
+	// Target is the objective in percent of good events, at least 50 and
+	// below 100, e.g. "99.9". The floor catches a fraction written for a
+	// percentage ("0.999" for 99.9%): below 50 an objective would allow more
+	// failed events than good ones, and no multi-window burn rule above 2x
+	// could ever fire.
+	// +kubebuilder:validation:XValidation:rule=`!self.matches('^-?[0-9]{1,18}([.][0-9]{1,12})?$') || double(self) < 100.0`,message=`target must be below 100: a 100% objective leaves no error budget to spend; write e.g. "99.9" or "99.99"`
+	// +kubebuilder:validation:XValidation:rule=`!self.matches('^-?[0-9]{1,18}([.][0-9]{1,12})?$') || double(self) >= 50.0`,message=`target is a percentage of good events, at least 50, e.g. "99.9"`,messageExpression=`self.matches('^0?[.][0-9]+$') && double(self) >= 0.5 ? [[self.substring(self.indexOf('.') + 1)].map(d, d.size() == 1 ? d + '0' : d.size() == 2 ? d : d.substring(0, 2) + '.' + d.substring(2))[0]].map(p, 'target is a percentage, not a fraction: for ' + p + '% write "' + p + '"')[0] : 'target is a percentage of good events, at least 50, e.g. "99.9": below 50 the objective would allow more failed events than good ones'`
 	// +required
 	Target Decimal `json:"target"`
 
@@ -59,7 +64,7 @@ type ServiceLevelObjectiveSpec struct {
 
 	// EvaluationInterval is how often the SLO is evaluated; at least 10s.
 	// +kubebuilder:default="1m"
-	// +kubebuilder:validation:XValidation:rule="!self.endsWith('ms') && (!self.endsWith('s') || int(self.substring(0, self.size()-1)) >= 10)",message="evaluationInterval must be at least 10s"
+	// +kubebuilder:validation:XValidation:rule=`!self.matches('^[1-9][0-9]{0,5}(ms|s|m|h|d|w|y)$') || (!self.endsWith('ms') && (!self.endsWith('s') || int(self.substring(0, self.size() - 1)) >= 10))`,message=`evaluationInterval must be at least 10s, e.g. 30s or 1m`
 	// +optional
 	EvaluationInterval Duration `json:"evaluationInterval,omitempty"`
 }
@@ -79,29 +84,27 @@ type Indicator struct {
 	// that contains $window, e.g.
 	// `sum(rate(errors[$window])) / sum(rate(requests[$window]))`.
 	// +optional
-	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=4096
-	// +kubebuilder:validation:XValidation:rule="self.contains('$window')",message="query must contain $window, where budgetgate puts each window it measures"
+	// +kubebuilder:validation:XValidation:rule="self.contains('$window')",message="query must contain $window where a range goes, e.g. rate(http_requests_total[$window]): budgetgate puts each window it measures there"
 	Query string `json:"query,omitempty"`
 	// QueryEvents, with query, is a PromQL expression of the number of events
 	// over $window, e.g. `sum(increase(requests[$window]))`. Without it the
 	// policy's low-traffic guard (minEvents) cannot apply to a query indicator.
 	// +optional
-	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=4096
-	// +kubebuilder:validation:XValidation:rule="self.contains('$window')",message="queryEvents must contain $window, where budgetgate puts each window it measures"
+	// +kubebuilder:validation:XValidation:rule="self.contains('$window')",message="queryEvents must contain $window where a range goes, e.g. increase(http_requests_total[$window]): budgetgate puts each window it measures there"
 	QueryEvents string `json:"queryEvents,omitempty"`
 }
 
 // RatioIndicator: error ratio = increase(errors) ÷ increase(total) over a window.
 type RatioIndicator struct {
 	// Errors selects the counters of bad events, e.g. `http_requests_total{job="checkout",code=~"5.."}`.
-	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:XValidation:rule=`self.trim() != ""`,message=`errors selects the counters of failed events, e.g. http_requests_total{job="checkout",code=~"5.."}`
 	// +kubebuilder:validation:MaxLength=1024
 	// +required
 	Errors string `json:"errors"`
 	// Total selects the counters of all events, e.g. `http_requests_total{job="checkout"}`.
-	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:XValidation:rule=`self.trim() != ""`,message=`total selects the counters of all events, e.g. http_requests_total{job="checkout"}`
 	// +kubebuilder:validation:MaxLength=1024
 	// +required
 	Total string `json:"total"`
@@ -111,13 +114,12 @@ type RatioIndicator struct {
 type LatencyIndicator struct {
 	// Success selects the histogram bucket of fast-enough requests, with an le matcher,
 	// e.g. `http_request_duration_seconds_bucket{job="checkout",le="0.3"}`.
-	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=1024
-	// +kubebuilder:validation:XValidation:rule="self.contains('le=')",message="success must select one histogram bucket with an le matcher, e.g. le=\"0.3\""
+	// +kubebuilder:validation:XValidation:rule=`self.contains('le=')`,message=`success selects the histogram bucket of fast-enough requests with an le matcher, e.g. http_request_duration_seconds_bucket{job="checkout",le="0.3"}`
 	// +required
 	Success string `json:"success"`
 	// Total selects the matching histogram count, e.g. `http_request_duration_seconds_count{job="checkout"}`.
-	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:XValidation:rule=`self.trim() != ""`,message=`total selects the histogram count of all requests, e.g. http_request_duration_seconds_count{job="checkout"}`
 	// +kubebuilder:validation:MaxLength=1024
 	// +required
 	Total string `json:"total"`
@@ -125,9 +127,9 @@ type LatencyIndicator struct {
 
 // PolicyReference names a cluster-scoped ErrorBudgetPolicy.
 type PolicyReference struct {
-	// Name of the ErrorBudgetPolicy.
-	// +kubebuilder:validation:MinLength=1
+	// Name of the ErrorBudgetPolicy: "built-in" for the built-in policy.
 	// +kubebuilder:validation:MaxLength=253
+	// +kubebuilder:validation:XValidation:rule=`!format.dns1123Subdomain().validate(self).hasValue()`,message=`not the name of an ErrorBudgetPolicy: names are lower-case letters, digits, "-" and ".", e.g. "default"`,messageExpression=`self != "" && !format.dns1123Subdomain().validate(self.lowerAscii()).hasValue() ? 'ErrorBudgetPolicy names are lower case: write "' + self.lowerAscii() + '"' : 'not the name of an ErrorBudgetPolicy: names are lower-case letters, digits, "-" and ".", e.g. "default"'`
 	// +required
 	Name string `json:"name"`
 }
@@ -135,8 +137,8 @@ type PolicyReference struct {
 // PrometheusSource says where to query.
 type PrometheusSource struct {
 	// Address is the base URL of the Prometheus HTTP API, e.g. http://prometheus.monitoring:9090.
-	// +kubebuilder:validation:Pattern=`^https?://`
 	// +kubebuilder:validation:MaxLength=512
+	// +kubebuilder:validation:XValidation:rule=`self.matches('^https?://') && isURL(self)`,message=`address is the http:// or https:// URL of a Prometheus, e.g. "http://prometheus.monitoring:9090"`,messageExpression=`!self.contains('://') && isURL('http://' + self) ? 'address is a URL: write "http://' + self + '"' : 'address is the http:// or https:// URL of a Prometheus, e.g. "http://prometheus.monitoring:9090"'`
 	// +required
 	Address string `json:"address"`
 }
@@ -174,15 +176,20 @@ type ServiceLevelObjectiveStatus struct {
 	// +optional
 	FastBurn string `json:"fastBurn,omitempty"`
 
-	// BurnRates holds the burn rate over every window the policy uses.
+	// BurnRates holds the burn rate over every window the policy uses: at
+	// most the SLO window and two windows for each of a policy's 16 rules.
+	// (The bound also keeps the CEL cost of its Decimal fields within what
+	// the API server accepts.)
 	// +listType=map
 	// +listMapKey=window
+	// +kubebuilder:validation:MaxItems=33
 	// +optional
 	BurnRates []WindowBurnRate `json:"burnRates,omitempty"`
 
-	// Rules holds the state of every policy rule.
+	// Rules holds the state of every policy rule (at most 16, as a policy).
 	// +listType=map
 	// +listMapKey=name
+	// +kubebuilder:validation:MaxItems=16
 	// +optional
 	Rules []RuleStatus `json:"rules,omitempty"`
 

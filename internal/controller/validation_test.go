@@ -9,6 +9,7 @@ import (
 	. "github.com/onsi/gomega"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -71,15 +72,19 @@ var _ = Describe("API validation by the API server", func() {
 			expectInvalid(err, `ServiceLevelObjective.slo.budgetgate.dev "invalid" is invalid: `, message)
 		},
 		Entry("target of 100", func(s *slov1alpha1.ServiceLevelObjective) { s.Spec.Target = "100" },
-			`spec.target: Invalid value: "100": target must be a percentage strictly between 0 and 100, e.g. "99.9"`),
+			`spec.target: Invalid value: "100": target must be below 100: a 100% objective leaves no error budget to spend; write e.g. "99.9" or "99.99"`),
 		Entry("target of 0", func(s *slov1alpha1.ServiceLevelObjective) { s.Spec.Target = "0" },
-			`spec.target: Invalid value: "0": target must be a percentage strictly between 0 and 100, e.g. "99.9"`),
+			`spec.target: Invalid value: "0": target is a percentage of good events, at least 50, e.g. "99.9": below 50 the objective would allow more failed events than good ones`),
+		Entry("target that is a fraction", func(s *slov1alpha1.ServiceLevelObjective) { s.Spec.Target = "0.999" },
+			`spec.target: Invalid value: "0.999": target is a percentage, not a fraction: for 99.9% write "99.9"`),
 		Entry("target that is no number", func(s *slov1alpha1.ServiceLevelObjective) { s.Spec.Target = "99.9%" },
-			`spec.target: Invalid value: "99.9%": spec.target in body should match '^-?[0-9]{1,18}(\.[0-9]{1,12})?$'`),
+			`spec.target: Invalid value: "99.9%": write the number without the % sign: "99.9"`),
 		Entry("window in an unknown unit", func(s *slov1alpha1.ServiceLevelObjective) { s.Spec.Window = "30x" },
-			`spec.window: Invalid value: "30x": spec.window in body should match '^[1-9][0-9]{0,5}(ms|s|m|h|d|w|y)$'`),
+			`spec.window: Invalid value: "30x": not a duration: write a whole number and one unit (ms, s, m, h, d, w or y), e.g. 5m, 1h or 30d`),
+		Entry("window in two units", func(s *slov1alpha1.ServiceLevelObjective) { s.Spec.Window = "1h30m" },
+			`spec.window: Invalid value: "1h30m": not a single-unit duration: write 90m`),
 		Entry("evaluation interval under 10s", func(s *slov1alpha1.ServiceLevelObjective) { s.Spec.EvaluationInterval = "5s" },
-			`spec.evaluationInterval: Invalid value: "5s": evaluationInterval must be at least 10s`),
+			`spec.evaluationInterval: Invalid value: "5s": evaluationInterval must be at least 10s, e.g. 30s or 1m`),
 		Entry("two indicators", func(s *slov1alpha1.ServiceLevelObjective) {
 			s.Spec.Indicator.Query = `sum(rate(errors[$window])) / sum(rate(requests[$window]))`
 		}, `spec.indicator: Invalid value: exactly one of ratio, latency or query must be set`),
@@ -90,11 +95,11 @@ var _ = Describe("API validation by the API server", func() {
 		}, `spec.indicator: Invalid value: queryEvents goes with query; ratio and latency indicators count their events themselves`),
 		Entry("query without $window", func(s *slov1alpha1.ServiceLevelObjective) {
 			s.Spec.Indicator = slov1alpha1.Indicator{Query: `sum(rate(errors[5m]))`}
-		}, `spec.indicator.query: Invalid value: "sum(rate(errors[5m]))": query must contain $window, where budgetgate puts each window it measures`),
+		}, `spec.indicator.query: Invalid value: "sum(rate(errors[5m]))": query must contain $window where a range goes, e.g. rate(http_requests_total[$window]): budgetgate puts each window it measures there`),
 		Entry("latency without le", func(s *slov1alpha1.ServiceLevelObjective) {
 			s.Spec.Indicator = slov1alpha1.Indicator{Latency: &slov1alpha1.LatencyIndicator{
 				Success: `http_request_duration_seconds_bucket{job="a"}`, Total: `http_request_duration_seconds_count{job="a"}`}}
-		}, `spec.indicator.latency.success: Invalid value: "http_request_duration_seconds_bucket{job=\"a\"}": success must select one histogram bucket with an le matcher, e.g. le="0.3"`),
+		}, `spec.indicator.latency.success: Invalid value: "http_request_duration_seconds_bucket{job=\"a\"}": success selects the histogram bucket of fast-enough requests with an le matcher, e.g. http_request_duration_seconds_bucket{job="checkout",le="0.3"}`),
 	)
 
 	DescribeTable("rejects an invalid ErrorBudgetPolicy with a readable message",
@@ -107,11 +112,11 @@ var _ = Describe("API validation by the API server", func() {
 		},
 		Entry("short window equal to the long window", func(p *slov1alpha1.ErrorBudgetPolicy) {
 			p.Spec.Rules[0].BurnRate.ShortWindow = "1h"
-		}, `spec.rules[0].burnRate: Invalid value: shortWindow must be shorter than longWindow`),
+		}, `spec.rules[0].burnRate.shortWindow: Invalid value: shortWindow must be shorter than longWindow 1h: about a twelfth of it, e.g. 5m with 1h`),
 		Entry("short window longer in other units", func(p *slov1alpha1.ErrorBudgetPolicy) {
 			p.Spec.Rules[0].BurnRate.ShortWindow = "2h"
 			p.Spec.Rules[0].BurnRate.LongWindow = "90m"
-		}, `spec.rules[0].burnRate: Invalid value: shortWindow must be shorter than longWindow`),
+		}, `spec.rules[0].burnRate.shortWindow: Invalid value: shortWindow 2h is longer than longWindow 90m: swap them`),
 		Entry("both factor and budgetPercent", func(p *slov1alpha1.ErrorBudgetPolicy) {
 			p.Spec.Rules[0].BurnRate.BudgetPercent = new(slov1alpha1.Decimal("2"))
 		}, `spec.rules[0].burnRate: Invalid value: set exactly one of factor or budgetPercent`),
@@ -120,9 +125,13 @@ var _ = Describe("API validation by the API server", func() {
 		}, `spec.rules[0]: Invalid value: a rule has exactly one of burnRate or budgetRemainingBelow`),
 		Entry("a zero factor", func(p *slov1alpha1.ErrorBudgetPolicy) {
 			p.Spec.Rules[0].BurnRate.Factor = new(slov1alpha1.Decimal("0"))
-		}, `spec.rules[0].burnRate.factor: Invalid value: "0": factor must be positive`),
-		Entry("the reserved name built-in", func(p *slov1alpha1.ErrorBudgetPolicy) { p.Name = "built-in" },
-			`<nil>: Invalid value: the name built-in is reserved for budgetgate's built-in policy; choose another name`),
+		}, `spec.rules[0].burnRate.factor: Invalid value: "0": factor must be above 0: the burn rate at which the rule fires, e.g. "14.4"`),
+		Entry("a budget bound written as a percentage", func(p *slov1alpha1.ErrorBudgetPolicy) {
+			p.Spec.Rules = append(p.Spec.Rules, slov1alpha1.PolicyRule{Name: "budget", BudgetRemainingBelow: new(slov1alpha1.Decimal("10"))})
+		}, `spec.rules[1].budgetRemainingBelow: Invalid value: "10": budgetRemainingBelow is a fraction of the budget, not a percentage: for 10% write "0.1"`),
+		Entry("a release margin of 1 or more", func(p *slov1alpha1.ErrorBudgetPolicy) {
+			p.Spec.Freeze.ReleaseWhen.BudgetRemainingAbove = "1.5"
+		}, `spec.freeze.releaseWhen.budgetRemainingAbove: Invalid value: "1.5": budgetRemainingAbove is a fraction of the budget below 1, e.g. "0.1" for 10%`),
 		Entry("an unknown mode", func(p *slov1alpha1.ErrorBudgetPolicy) { p.Spec.Mode = "Audit" },
 			`spec.mode: Unsupported value: "Audit": supported values: "Enforce", "DryRun"`),
 		Entry("no rules", func(p *slov1alpha1.ErrorBudgetPolicy) { p.Spec.Rules = nil },
@@ -145,14 +154,30 @@ var _ = Describe("API validation by the API server", func() {
 			expectInvalid(err, `FreezeException.slo.budgetgate.dev "invalid" is invalid: `, message)
 		},
 		Entry("a short reason", func(f *slov1alpha1.FreezeException) { f.Spec.Reason = "because" },
-			`spec.reason: Invalid value: "because": spec.reason in body should be at least 10 chars long`),
+			`spec.reason: Invalid value: "because": reason says why the release cannot wait for the freeze to lift, in 10 characters or more, e.g. "Roll back the payment client (INC-4821)"`),
 		Entry("no workloads", func(f *slov1alpha1.FreezeException) { f.Spec.Workloads = nil },
-			`spec: Invalid value: select workloads with workloadSelector or list them in workloads`),
+			`spec.workloads: Invalid value: list the workloads the exception covers, e.g. [{kind: Deployment, name: checkout}], or select them with workloadSelector`),
 		Entry("an approver without a time", func(f *slov1alpha1.FreezeException) { f.Spec.ApprovedBy = "someone" },
 			`spec: Invalid value: approvedBy and approvedAt are set together, by budgetgate, when someone approves`),
 		Entry("an unknown kind", func(f *slov1alpha1.FreezeException) { f.Spec.Workloads[0].Kind = "Pod" },
 			`spec.workloads[0].kind: Unsupported value: "Pod": supported values: "Deployment", "StatefulSet", "DaemonSet"`),
 	)
+
+	// The name is checked by the webhook (CEL could name the field only as
+	// <nil>); one that got in without it is reported invalid.
+	It("reports a policy named built-in invalid", func() {
+		ebp := burnPolicy(slov1alpha1.BuiltInPolicyName, "14.4", "1h", "")
+		Expect(k8sClient.Create(ctx, ebp)).To(Succeed())
+		DeferCleanup(func() { Expect(client.IgnoreNotFound(k8sClient.Delete(ctx, ebp))).To(Succeed()) })
+		Eventually(func(g Gomega) {
+			got := &slov1alpha1.ErrorBudgetPolicy{}
+			g.Expect(k8sClient.Get(ctx, client.ObjectKeyFromObject(ebp), got)).To(Succeed())
+			valid := meta.FindStatusCondition(got.Status.Conditions, slov1alpha1.ConditionValid)
+			g.Expect(valid).NotTo(BeNil())
+			g.Expect(valid.Status).To(Equal(metav1.ConditionFalse))
+			g.Expect(valid.Message).To(ContainSubstring(`metadata.name: "built-in" is reserved for budgetgate's built-in policy`))
+		}).Should(Succeed())
+	})
 
 	It("rejects a FreezeException without an expiry", func() {
 		obj := &unstructured.Unstructured{Object: map[string]any{

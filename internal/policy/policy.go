@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -28,6 +29,12 @@ const (
 	DefaultMinDuration          = time.Hour
 	DefaultStaleHold            = 30 * time.Minute
 	DefaultMaxExceptionDuration = 24 * time.Hour
+	// MinTarget is the lowest target in percent. Below it an objective would
+	// allow more failed events than good ones, and no multi-window burn rule
+	// above 2x could fire; what is written there is nearly always a fraction
+	// meant as a percentage ("0.999" for 99.9%). The CRD's CEL rule on
+	// spec.target says the same.
+	MinTarget = 50
 )
 
 // DefaultExemptReleaseClasses are exempt when a policy lists none.
@@ -66,8 +73,8 @@ func Objective(spec *slov1alpha1.ServiceLevelObjectiveSpec) (budget.Objective, e
 	if err != nil {
 		return budget.Objective{}, err
 	}
-	if target <= 0 || target >= 100 {
-		return budget.Objective{}, fmt.Errorf("spec.target: %q must be a percentage strictly between 0 and 100", spec.Target)
+	if err := checkTarget(spec.Target, target); err != nil {
+		return budget.Objective{}, err
 	}
 	window, err := ParseDuration("spec.window", spec.Window, DefaultWindow)
 	if err != nil {
@@ -75,6 +82,28 @@ func Objective(spec *slov1alpha1.ServiceLevelObjectiveSpec) (budget.Objective, e
 	}
 	o := budget.Objective{Target: percentToFraction(string(spec.Target), target), Window: window}
 	return o, budget.ValidateObjective(o)
+}
+
+// checkTarget reports a target outside [MinTarget, 100) as the CRD's CEL
+// rules do, for SLOs that got in without them.
+func checkTarget(text slov1alpha1.Decimal, target float64) error {
+	switch {
+	case target >= 100:
+		return fmt.Errorf(`spec.target: %q: target must be below 100: a 100%% objective leaves no error budget to spend; write e.g. "99.9" or "99.99"`, text)
+	case target >= MinTarget:
+		return nil
+	}
+	if _, digits, ok := strings.Cut(string(text), "."); ok && target >= 0.5 && target < 1 && strings.TrimLeft(string(text), "0") == "."+digits {
+		p := digits + "0"
+		if len(digits) > 2 {
+			p = digits[:2] + "." + digits[2:]
+		} else if len(digits) == 2 {
+			p = digits
+		}
+		return fmt.Errorf(`spec.target: %q: target is a percentage, not a fraction: for %s%% write %q`, text, p, p)
+	}
+	return fmt.Errorf(`spec.target: %q: target is a percentage of good events, at least %d, e.g. "99.9": below %d the objective would allow more failed events than good ones`,
+		text, MinTarget, MinTarget)
 }
 
 // percentToFraction moves the decimal point of a percentage two places left in
@@ -197,7 +226,8 @@ func FromSpec(name string, spec *slov1alpha1.ErrorBudgetPolicySpec) (Policy, err
 		errs = append(errs, fmt.Errorf("spec.minEvents: %d must not be negative (0 disables the low-traffic guard)", *spec.MinEvents))
 	}
 	if name == slov1alpha1.BuiltInPolicyName {
-		errs = append(errs, fmt.Errorf("metadata.name: %q is reserved for budgetgate's built-in policy; choose another name", name))
+		errs = append(errs, fmt.Errorf("metadata.name: %q is reserved for budgetgate's built-in policy, which SLOs select with policyRef: {name: built-in}; "+
+			"choose another name, e.g. %q, the policy SLOs without a policyRef use", name, slov1alpha1.DefaultPolicyName))
 	}
 	if len(spec.Rules) == 0 {
 		errs = append(errs, errors.New("spec.rules: at least one rule is required"))
@@ -290,14 +320,39 @@ func rule(i int, in *slov1alpha1.PolicyRule) (budget.Rule, error) {
 func Warnings(spec *slov1alpha1.ServiceLevelObjectiveSpec, o budget.Objective, ind sli.Indicator, p Policy) []string {
 	out := budget.Warnings(o, p.Budget)
 	out = append(out, sli.Warnings(ind)...)
-	if interval, err := EvaluationInterval(spec); err == nil {
-		if b := time.Duration((1 - o.Target) * float64(o.Window)); b < interval {
-			out = append(out, fmt.Sprintf(
-				"the error budget of %s over %s is %s of full outage, shorter than the evaluation interval %s: a full outage spends it before the next evaluation; lower the target, lengthen the window or shorten evaluationInterval",
-				spec.Target+"%", model.Duration(o.Window), b.Round(100*time.Millisecond), model.Duration(interval)))
-		}
+	if w := budgetWithinInterval(spec, o); w != "" {
+		out = append(out, w)
 	}
 	return out
+}
+
+// SpecWarnings are Warnings, each starting with the field of the SLO spec it
+// is about, as admission warnings name them ("spec.target: rule ...").
+func SpecWarnings(spec *slov1alpha1.ServiceLevelObjectiveSpec, o budget.Objective, ind sli.Indicator, p Policy) []string {
+	var out []string
+	for _, w := range budget.Warnings(o, p.Budget) {
+		out = append(out, "spec.target: "+w)
+	}
+	for _, w := range sli.Warnings(ind) {
+		out = append(out, "spec.indicator."+strings.TrimPrefix(w, "indicator."))
+	}
+	if w := budgetWithinInterval(spec, o); w != "" {
+		out = append(out, "spec.target: "+w)
+	}
+	return out
+}
+
+func budgetWithinInterval(spec *slov1alpha1.ServiceLevelObjectiveSpec, o budget.Objective) string {
+	interval, err := EvaluationInterval(spec)
+	if err != nil {
+		return ""
+	}
+	if b := time.Duration((1 - o.Target) * float64(o.Window)); b < interval {
+		return fmt.Sprintf(
+			"the error budget of %s over %s is %s of full outage, shorter than the evaluation interval %s: a full outage spends it before the next evaluation; lower the target, lengthen the window or shorten evaluationInterval",
+			spec.Target+"%", model.Duration(o.Window), b.Round(100*time.Millisecond), model.Duration(interval))
+	}
+	return ""
 }
 
 // CheckWindows reports policy windows longer than the SLO window, which could
@@ -311,4 +366,57 @@ func CheckWindows(o budget.Objective, window string, p budget.Policy) error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// LongestBurnWindow is the longest long window of p's burn-rate rules and
+// the rule it belongs to (the first such rule); 0 without burn-rate rules.
+// An SLO window shorter than it cannot be evaluated under p.
+func LongestBurnWindow(p budget.Policy) (rule string, window time.Duration) {
+	for _, r := range p.Rules {
+		if r.BurnRate != nil && r.BurnRate.LongWindow > window {
+			rule, window = r.Name, r.BurnRate.LongWindow
+		}
+	}
+	return rule, window
+}
+
+// PolicyWarnings are what the author of a valid policy should know: it never
+// freezes (no Freeze rule), a Freeze rule whose burn factor is below 1
+// freezes SLOs that meet their objective, and a release margin not above a
+// budget Freeze rule's bound gives that rule no hysteresis. spec is the
+// policy as written (for its text), p the same policy read by FromSpec.
+func PolicyWarnings(spec *slov1alpha1.ErrorBudgetPolicySpec, p Policy) []string {
+	var out []string
+	if !slices.ContainsFunc(p.Budget.Rules, func(r budget.Rule) bool { return r.Action == budget.ActionFreeze }) {
+		out = append(out, "spec.rules: no rule has action Freeze, so SLOs under this policy never freeze releases; "+
+			"set action: Freeze on the rules that should stop releases (mode: DryRun tries a policy out without stopping them)")
+	}
+	for i, r := range spec.Rules {
+		if r.Action == slov1alpha1.ActionWarn {
+			continue
+		}
+		if br := r.BurnRate; br != nil && br.Factor != nil {
+			if f, err := strconv.ParseFloat(string(*br.Factor), 64); err == nil && f < 1 {
+				out = append(out, fmt.Sprintf("spec.rules[%d].burnRate.factor: %q is below 1, so rule %q fires while the budget is spent more slowly than the SLO window allows, "+
+					"freezing SLOs that meet their objective; a factor is a multiple of that even pace, e.g. \"14.4\" (2%% of a 30d budget in 1h)", i, *br.Factor, r.Name))
+			}
+		}
+		if r.BudgetRemainingBelow != nil {
+			bound, err := strconv.ParseFloat(string(*r.BudgetRemainingBelow), 64)
+			if err == nil && p.Budget.ReleaseMargin <= bound {
+				out = append(out, fmt.Sprintf("spec.freeze.releaseWhen.budgetRemainingAbove: %s is not above the bound %q of rule %q, so its freeze lifts as soon as "+
+					"the budget is back above that bound, without hysteresis; write a margin above it, e.g. %q",
+					marginText(spec), *r.BudgetRemainingBelow, r.Name, strconv.FormatFloat(math.Round((bound+0.05)*1e6)/1e6, 'f', -1, 64)))
+			}
+		}
+	}
+	return out
+}
+
+// marginText is releaseWhen.budgetRemainingAbove as written, or its default.
+func marginText(spec *slov1alpha1.ErrorBudgetPolicySpec) string {
+	if m := spec.Freeze.ReleaseWhen.BudgetRemainingAbove; m != "" {
+		return strconv.Quote(string(m))
+	}
+	return fmt.Sprintf("%q (the default)", strconv.FormatFloat(budget.DefaultReleaseMargin, 'f', -1, 64))
 }

@@ -12,6 +12,7 @@ import (
 
 	slov1alpha1 "github.com/budgetgate/budgetgate/api/v1alpha1"
 	"github.com/budgetgate/budgetgate/internal/budget"
+	"github.com/budgetgate/budgetgate/internal/sli"
 )
 
 func dec(s string) *slov1alpha1.Decimal { d := slov1alpha1.Decimal(s); return &d }
@@ -145,15 +146,21 @@ func TestObjective(t *testing.T) {
 	}{
 		{"99.9", "30d", budget.Objective{Target: 0.999, Window: 30 * 24 * time.Hour}, ""},
 		{"99", "", budget.Objective{Target: 0.99, Window: 30 * 24 * time.Hour}, ""},
-		{"100", "30d", budget.Objective{}, "strictly between 0 and 100"},
-		{"abc", "30d", budget.Objective{}, "is not a decimal number"},
-		{"99", "30x", budget.Objective{}, "is not a duration"},
+		{"100", "30d", budget.Objective{}, `spec.target: "100": target must be below 100: a 100% objective leaves no error budget to spend; write e.g. "99.9" or "99.99"`},
+		{"0.999", "30d", budget.Objective{}, `spec.target: "0.999": target is a percentage, not a fraction: for 99.9% write "99.9"`},
+		{"0.95", "30d", budget.Objective{}, `spec.target: "0.95": target is a percentage, not a fraction: for 95% write "95"`},
+		{"0.5", "30d", budget.Objective{}, `spec.target: "0.5": target is a percentage, not a fraction: for 50% write "50"`},
+		{"0.05", "30d", budget.Objective{}, `spec.target: "0.05": target is a percentage of good events, at least 50, e.g. "99.9": below 50 the objective would allow more failed events than good ones`},
+		{"9.99", "30d", budget.Objective{}, `spec.target: "9.99": target is a percentage of good events, at least 50`},
+		{"50", "7d", budget.Objective{Target: 0.5, Window: 7 * 24 * time.Hour}, ""},
+		{"abc", "30d", budget.Objective{}, `spec.target: "abc" is not a decimal number`},
+		{"99", "30x", budget.Objective{}, `spec.window: "30x" is not a duration`},
 	}
 	for _, tt := range tests {
 		spec := &slov1alpha1.ServiceLevelObjectiveSpec{Target: slov1alpha1.Decimal(tt.target), Window: slov1alpha1.Duration(tt.window)}
 		got, err := Objective(spec)
 		if tt.err != "" {
-			if err == nil || !strings.Contains(err.Error(), tt.err) {
+			if err == nil || !strings.HasPrefix(err.Error(), tt.err) {
 				t.Errorf("Objective(%q, %q) error = %v, want %q", tt.target, tt.window, err, tt.err)
 			}
 			continue
@@ -172,5 +179,76 @@ func TestIndicatorCarriesEveryField(t *testing.T) {
 	}
 	if got.Query != in.Query || got.QueryEvents != in.QueryEvents {
 		t.Errorf("Indicator() = %+v, want query and queryEvents carried over", got)
+	}
+}
+
+func TestPolicyWarnings(t *testing.T) {
+	burn := func(name, factor string, action slov1alpha1.RuleAction) slov1alpha1.PolicyRule {
+		return slov1alpha1.PolicyRule{Name: name, Action: action,
+			BurnRate: &slov1alpha1.BurnRateCondition{LongWindow: "1h", ShortWindow: "5m", Factor: new(slov1alpha1.Decimal(factor))}}
+	}
+	bound := func(name, below string, action slov1alpha1.RuleAction) slov1alpha1.PolicyRule {
+		return slov1alpha1.PolicyRule{Name: name, Action: action, BudgetRemainingBelow: new(slov1alpha1.Decimal(below))}
+	}
+	tests := []struct {
+		name   string
+		rules  []slov1alpha1.PolicyRule
+		margin slov1alpha1.Decimal
+		want   []string
+	}{
+		{"the built-in rules", []slov1alpha1.PolicyRule{burn("fast", "14.4", ""), bound("spent", "0", "")}, "0.05", nil},
+		{"no Freeze rule", []slov1alpha1.PolicyRule{burn("fast", "14.4", slov1alpha1.ActionWarn)}, "", []string{
+			"spec.rules: no rule has action Freeze, so SLOs under this policy never freeze releases; " +
+				"set action: Freeze on the rules that should stop releases (mode: DryRun tries a policy out without stopping them)"}},
+		{"a Freeze factor below 1", []slov1alpha1.PolicyRule{burn("warn", "0.5", slov1alpha1.ActionWarn), burn("fast", "0.144", "")}, "", []string{
+			`spec.rules[1].burnRate.factor: "0.144" is below 1, so rule "fast" fires while the budget is spent more slowly than the SLO window allows, ` +
+				`freezing SLOs that meet their objective; a factor is a multiple of that even pace, e.g. "14.4" (2% of a 30d budget in 1h)`}},
+		{"a margin not above the bound", []slov1alpha1.PolicyRule{bound("low", "0.1", ""), bound("warn", "0.2", slov1alpha1.ActionWarn)}, "0.1", []string{
+			`spec.freeze.releaseWhen.budgetRemainingAbove: "0.1" is not above the bound "0.1" of rule "low", so its freeze lifts as soon as ` +
+				`the budget is back above that bound, without hysteresis; write a margin above it, e.g. "0.15"`}},
+		{"the default margin", []slov1alpha1.PolicyRule{bound("low", "0.2", "")}, "", []string{
+			`spec.freeze.releaseWhen.budgetRemainingAbove: "0.05" (the default) is not above the bound "0.2" of rule "low", so its freeze lifts as soon as ` +
+				`the budget is back above that bound, without hysteresis; write a margin above it, e.g. "0.25"`}},
+	}
+	for _, tt := range tests {
+		spec := &slov1alpha1.ErrorBudgetPolicySpec{Rules: tt.rules}
+		spec.Freeze.ReleaseWhen.BudgetRemainingAbove = tt.margin
+		p, err := FromSpec("p", spec)
+		if err != nil {
+			t.Fatalf("%s: %v", tt.name, err)
+		}
+		if diff := cmp.Diff(tt.want, PolicyWarnings(spec, p)); diff != "" {
+			t.Errorf("%s: PolicyWarnings (-want +got):\n%s", tt.name, diff)
+		}
+	}
+}
+
+func TestLongestBurnWindow(t *testing.T) {
+	rule, w := LongestBurnWindow(Builtin().Budget)
+	if rule != "chronic-burn" || w != 3*24*time.Hour {
+		t.Errorf("LongestBurnWindow(built-in) = %q, %v; want chronic-burn, 72h", rule, w)
+	}
+	if rule, w := LongestBurnWindow(budget.Policy{}); rule != "" || w != 0 {
+		t.Errorf("LongestBurnWindow(no rules) = %q, %v", rule, w)
+	}
+}
+
+func TestSpecWarningsNameTheField(t *testing.T) {
+	spec := &slov1alpha1.ServiceLevelObjectiveSpec{Target: "90", Window: "30d"}
+	o, err := Objective(spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ind := sli.Indicator{Query: "sum(rate(e[$window])) / sum(rate(t[$window]))"}
+	got := SpecWarnings(spec, o, ind, Builtin())
+	want := []string{
+		`spec.target: rule "fast-burn" can never fire: its threshold 14.40x exceeds the highest possible burn rate 10.00x of a 90% target (needs a target of at least 93.06%)`,
+		"spec.indicator.query has no queryEvents: budgetgate cannot count the events of a window, so the policy's low-traffic guard (minEvents) does not apply and one failed request in a quiet window can freeze; add queryEvents, e.g. sum(increase(http_requests_total[$window]))",
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("SpecWarnings (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff(len(got), len(Warnings(spec, o, ind, Builtin()))); diff != "" {
+		t.Errorf("SpecWarnings and Warnings differ in number: %s", diff)
 	}
 }

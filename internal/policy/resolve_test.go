@@ -119,7 +119,8 @@ func TestResolve(t *testing.T) {
 		t.Errorf("ByName(broken) = %v, want InvalidError", err)
 	}
 	if _, err := FromSpec("built-in", &valid.Spec); err == nil ||
-		err.Error() != `metadata.name: "built-in" is reserved for budgetgate's built-in policy; choose another name` {
+		err.Error() != `metadata.name: "built-in" is reserved for budgetgate's built-in policy, which SLOs select with policyRef: {name: built-in}; `+
+			`choose another name, e.g. "default", the policy SLOs without a policyRef use` {
 		t.Errorf("FromSpec(built-in) = %v", err)
 	}
 }

@@ -4,9 +4,11 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"regexp/syntax"
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/prometheus/common/model"
 )
@@ -107,12 +109,16 @@ func ValidateIndicator(ind Indicator) error {
 	switch {
 	case ind.Ratio != nil:
 		err = errors.Join(
-			field("ratio.errors", checkSelector(ind.Ratio.Errors)),
-			field("ratio.total", checkSelector(ind.Ratio.Total)))
+			field("ratio.errors", checkSelector(ind.Ratio.Errors, exampleErrors)),
+			field("ratio.total", checkSelector(ind.Ratio.Total, exampleTotal)))
+		if err == nil && sameSelector(ind.Ratio.Errors, ind.Ratio.Total) {
+			err = field("ratio.errors", errors.New(`the same selector as ratio.total, so every event would count as failed; `+
+				`select the failed events only, e.g. add code=~"5.." as in `+exampleErrors))
+		}
 	case ind.Latency != nil:
 		err = errors.Join(
 			field("latency.success", checkSuccessSelector(ind.Latency.Success)),
-			field("latency.total", checkSelector(ind.Latency.Total)))
+			field("latency.total", checkSelector(ind.Latency.Total, exampleCount)))
 	default:
 		err = field("query", checkQuery(ind.Query))
 		if ind.QueryEvents != "" {
@@ -161,20 +167,77 @@ func isInf(s string) bool {
 	return err == nil && f > 0 && f > 1e308
 }
 
+// FieldError is what is wrong with one field of an indicator, such as
+// "ratio.errors". ValidateIndicator's errors wrap one per wrong field, so
+// that the webhook can name each field in full (FieldErrors).
+type FieldError struct {
+	Field string
+	Err   error
+}
+
+func (e *FieldError) Error() string { return e.Field + ": " + e.Err.Error() }
+func (e *FieldError) Unwrap() error { return e.Err }
+
+// FieldErrors lists the FieldErrors in an error of ValidateIndicator, in order.
+func FieldErrors(err error) []*FieldError {
+	if fe, ok := err.(*FieldError); ok {
+		return []*FieldError{fe}
+	}
+	var out []*FieldError
+	switch e := err.(type) {
+	case interface{ Unwrap() []error }:
+		for _, err := range e.Unwrap() {
+			out = append(out, FieldErrors(err)...)
+		}
+	case interface{ Unwrap() error }:
+		out = FieldErrors(e.Unwrap())
+	}
+	return out
+}
+
 func field(name string, err error) error {
 	if err != nil {
-		return fmt.Errorf("%s: %w", name, err)
+		return &FieldError{Field: name, Err: err}
 	}
 	return nil
 }
 
-func checkSelector(s string) error {
-	_, err := parseSelector(s)
+// Examples that messages about selectors end with.
+const (
+	exampleErrors  = `http_requests_total{job="checkout",code=~"5.."}`
+	exampleTotal   = `http_requests_total{job="checkout"}`
+	exampleBucket  = `http_request_duration_seconds_bucket{job="checkout",le="0.3"}`
+	exampleCount   = `http_request_duration_seconds_count{job="checkout"}`
+	exampleLeValue = "0.3"
+)
+
+// checkSelector parses s as a selector; a syntax error says what to write
+// instead: the selector repaired, when one simple repair parses (see
+// repairSelector), else an example.
+func checkSelector(s, example string) error {
+	_, err := parseSelectorHinted(s, example)
 	return err
 }
 
-func checkSuccessSelector(s string) error {
+func parseSelectorHinted(s, example string) (selector, error) {
 	sel, err := parseSelector(s)
+	if err == nil {
+		return sel, nil
+	}
+	if fix := repairSelector(s); fix != "" {
+		return sel, fmt.Errorf("%w; write %s", err, fix)
+	}
+	if _, ok := errors.AsType[*regexError](err); ok {
+		return sel, err // says what to write itself
+	}
+	if _, ok := errors.AsType[hinted](err); ok {
+		return sel, err
+	}
+	return sel, fmt.Errorf("%w; write a selector such as %s", err, example)
+}
+
+func checkSuccessSelector(s string) error {
+	sel, err := parseSelectorHinted(s, exampleBucket)
 	if err != nil {
 		return err
 	}
@@ -185,15 +248,64 @@ func checkSuccessSelector(s string) error {
 		switch m.op {
 		case "=":
 			if _, err := strconv.ParseFloat(m.value, 64); err != nil {
-				return fmt.Errorf("le=%q is not a number", m.value)
+				want := exampleLeValue
+				if d, derr := time.ParseDuration(m.value); derr == nil && d > 0 {
+					want = strconv.FormatFloat(d.Seconds(), 'f', -1, 64)
+				}
+				return fmt.Errorf("le=%q is not a number: le is the upper bound of a bucket in the histogram's unit (seconds for *_seconds); write le=%q", m.value, want)
 			}
 			return nil
 		case "=~":
 			return nil
 		}
-		return fmt.Errorf("le must be matched with = or =~, not %s", m.op)
+		return fmt.Errorf("le must be matched with = or =~, not %s; write le=%q", m.op, m.value)
 	}
-	return errors.New(`a histogram bucket selector needs an le matcher, e.g. le="0.3"`)
+	return fmt.Errorf(`a histogram bucket selector needs an le matcher, e.g. le="0.3" as in %s`, exampleBucket)
+}
+
+// sameSelector: two selectors that select the same series, as far as their
+// text can tell (spaces aside).
+func sameSelector(a, b string) bool {
+	strip := func(s string) string { return strings.Join(strings.Fields(s), "") }
+	return strip(a) == strip(b)
+}
+
+// unquotedValue is a matcher whose value lacks quotes: job=checkout.
+var unquotedValue = regexp.MustCompile("([A-Za-z_][A-Za-z0-9_]*\\s*(?:=~|!=|!~|=)\\s*)([^\"'`,}\\s][^,}]*?)(\\s*[,}])")
+
+// repairSelector returns s repaired into a plain selector by one of the
+// mistakes people make most (a range or function around the selector,
+// unquoted label values, a missing closing brace), or "" when none gives
+// one that parses.
+func repairSelector(s string) string {
+	var candidates []string
+	// rate(x{...}[5m]), sum(increase(x[1h])), x{...}[5m], x offset 5m: the
+	// selector is what follows the last "(" up to a range, "offset" or ")".
+	inner := s
+	if i := strings.LastIndexByte(inner, '('); i >= 0 {
+		inner = inner[i+1:]
+	}
+	if i := strings.IndexAny(inner, "[)"); i >= 0 {
+		inner = inner[:i]
+	}
+	if i := strings.Index(inner, " offset "); i >= 0 {
+		inner = inner[:i]
+	}
+	candidates = append(candidates, strings.TrimSpace(inner))
+	closed := s
+	if strings.Count(s, "{") > strings.Count(s, "}") {
+		closed = strings.TrimRight(s, " ,") + "}"
+		candidates = append(candidates, closed)
+	}
+	candidates = append(candidates, unquotedValue.ReplaceAllString(closed, `$1"$2"$3`))
+	for _, c := range candidates {
+		if c != s && c != "" {
+			if _, err := parseSelector(c); err == nil {
+				return c
+			}
+		}
+	}
+	return ""
 }
 
 // checkQuery checks a query indicator without parsing PromQL: it must use
@@ -265,11 +377,13 @@ func parseSelector(s string) (selector, error) {
 		return sel, errors.New("empty selector")
 	}
 	if name := p.ident(true); name != "" {
-		if keywords[strings.ToLower(name)] {
-			return sel, fmt.Errorf("metric name %q is a PromQL keyword; write {__name__=%q}", name, name)
+		p.space()
+		// A keyword before "(" is a function or an aggregation, reported
+		// below as something other than a selector.
+		if keywords[strings.ToLower(name)] && p.peek() != '(' {
+			return sel, hinted(fmt.Sprintf("metric name %q is a PromQL keyword; write {__name__=%q}", name, name))
 		}
 		sel.metric = name
-		p.space()
 	}
 	if p.peek() == '{' {
 		p.i++
@@ -279,7 +393,8 @@ func parseSelector(s string) (selector, error) {
 		p.space()
 	}
 	if !p.eof() {
-		return sel, fmt.Errorf("unexpected %q at offset %d: only a metric selector is allowed", p.s[p.i:], p.i)
+		return sel, fmt.Errorf("unexpected %q at offset %d: only a metric selector is allowed, which budgetgate wraps in increase(...[window]) itself",
+			token(p.s[p.i:]), p.i)
 	}
 	if sel.metric == "" && len(sel.matchers) == 0 {
 		return sel, errors.New("a selector needs a metric name or matchers")
@@ -345,7 +460,7 @@ func (p *scanner) matchers(sel *selector) error {
 			m := matcher{name: name, op: op, value: v}
 			if m.op == "=~" || m.op == "!~" {
 				if m.re, err = regexp.Compile("^(?s:" + v + ")$"); err != nil {
-					return fmt.Errorf("label %s: %w", name, err)
+					return &regexError{label: name, value: v, err: err}
 				}
 			}
 			sel.matchers = append(sel.matchers, m)
@@ -358,6 +473,49 @@ func (p *scanner) matchers(sel *selector) error {
 			return fmt.Errorf("expected , or } at offset %d", p.i)
 		}
 	}
+}
+
+// hinted is a syntax error whose message says what to write instead.
+type hinted string
+
+func (e hinted) Error() string { return string(e) }
+
+// regexError: the value of a =~ or !~ matcher is no regular expression.
+type regexError struct {
+	label, value string
+	err          error
+}
+
+func (e *regexError) Error() string {
+	msg := e.err.Error()
+	if re, ok := e.err.(*syntax.Error); ok {
+		msg = string(re.Code)
+	}
+	return fmt.Sprintf("label %s: %q is not an RE2 regular expression (%s); escape special characters with a backslash, or match the value exactly with = or !=",
+		e.label, e.value, msg)
+}
+
+func (e *regexError) Unwrap() error { return e.err }
+
+// token is the first token of s, for messages: a range "[5m]", a word, or a
+// character.
+func token(s string) string {
+	switch {
+	case s == "":
+		return s
+	case s[0] == '[':
+		if i := strings.IndexByte(s, ']'); i >= 0 {
+			return s[:i+1]
+		}
+	case s[0] == '_' || 'a' <= s[0] && s[0] <= 'z' || 'A' <= s[0] && s[0] <= 'Z' || '0' <= s[0] && s[0] <= '9':
+		i := 1
+		for i < len(s) && (s[i] == '_' || 'a' <= s[i] && s[i] <= 'z' || 'A' <= s[i] && s[i] <= 'Z' || '0' <= s[i] && s[i] <= '9') {
+			i++
+		}
+		return s[:i]
+	}
+	_, n := utf8.DecodeRuneInString(s)
+	return s[:n]
 }
 
 func (m matcher) matchesEmpty() bool {

@@ -193,3 +193,52 @@ func FuzzIndicator(f *testing.F) {
 		}
 	})
 }
+
+// TestIndicatorMessages spells out the whole message of a wrong selector,
+// which says what to write instead: the selector repaired where one simple
+// repair parses, else an example of the field.
+func TestIndicatorMessages(t *testing.T) {
+	ratio := func(errs, total string) Indicator { return Indicator{Ratio: &Ratio{Errors: errs, Total: total}} }
+	latency := func(ok, total string) Indicator { return Indicator{Latency: &Latency{Success: ok, Total: total}} }
+	const total = `http_requests_total{job="checkout"}`
+	tests := []struct {
+		ind  Indicator
+		want string
+	}{
+		{ratio(`x{job="checkout",code=~"5.."`, total), `bad indicator: ratio.errors: expected , or } at offset 28; write x{job="checkout",code=~"5.."}`},
+		{ratio(`sum(rate(x{code=~"5.."}[5m]))`, total), `bad indicator: ratio.errors: unexpected "(" at offset 3: only a metric selector is allowed, which budgetgate wraps in increase(...[window]) itself; write x{code=~"5.."}`},
+		{ratio(`x{code="500"}[5m]`, total), `bad indicator: ratio.errors: unexpected "[5m]" at offset 13: only a metric selector is allowed, which budgetgate wraps in increase(...[window]) itself; write x{code="500"}`},
+		{ratio(`x offset 5m`, total), `bad indicator: ratio.errors: unexpected "offset" at offset 2: only a metric selector is allowed, which budgetgate wraps in increase(...[window]) itself; write x`},
+		{ratio(`x{code="500"}`, `x{job=checkout, env=prod}`), `bad indicator: ratio.total: expected a quoted value for job= at offset 6; write x{job="checkout", env="prod"}`},
+		{ratio(`x{code=~"5(xx"}`, total), `bad indicator: ratio.errors: label code: "5(xx" is not an RE2 regular expression (missing closing )); escape special characters with a backslash, or match the value exactly with = or !=`},
+		{ratio(`{}`, total), `bad indicator: ratio.errors: a selector needs a metric name or matchers; write a selector such as http_requests_total{job="checkout",code=~"5.."}`},
+		{ratio(`sum`, total), `bad indicator: ratio.errors: metric name "sum" is a PromQL keyword; write {__name__="sum"}`},
+		{ratio(total, ` http_requests_total{ job="checkout" } `), `bad indicator: ratio.errors: the same selector as ratio.total, so every event would count as failed; select the failed events only, e.g. add code=~"5.." as in http_requests_total{job="checkout",code=~"5.."}`},
+		{latency(`h_bucket{le="300ms"}`, `h_count`), `bad indicator: latency.success: le="300ms" is not a number: le is the upper bound of a bucket in the histogram's unit (seconds for *_seconds); write le="0.3"`},
+		{latency(`h_bucket{le="fast"}`, `h_count`), `bad indicator: latency.success: le="fast" is not a number: le is the upper bound of a bucket in the histogram's unit (seconds for *_seconds); write le="0.3"`},
+		{latency(`h_bucket{le!="0.3"}`, `h_count`), `bad indicator: latency.success: le must be matched with = or =~, not !=; write le="0.3"`},
+		{latency(`h_bucket`, `h_count`), `bad indicator: latency.success: a histogram bucket selector needs an le matcher, e.g. le="0.3" as in http_request_duration_seconds_bucket{job="checkout",le="0.3"}`},
+		{latency(`h_bucket{le="0.3"`, `h_count{`), "bad indicator: latency.success: expected , or } at offset 17; write h_bucket{le=\"0.3\"}\nlatency.total: unclosed {; write h_count{}"},
+	}
+	for _, tt := range tests {
+		err := ValidateIndicator(tt.ind)
+		if err == nil || err.Error() != tt.want {
+			t.Errorf("ValidateIndicator(%s)\n got: %v\nwant: %s", describe(tt.ind), err, tt.want)
+		}
+	}
+}
+
+func TestFieldErrors(t *testing.T) {
+	err := ValidateIndicator(Indicator{Latency: &Latency{Success: `h{`, Total: `h_count[5m]`}})
+	fes := FieldErrors(err)
+	got := make([]string, 0, len(fes))
+	for _, fe := range fes {
+		got = append(got, fe.Field)
+	}
+	if strings.Join(got, ",") != "latency.success,latency.total" {
+		t.Errorf("FieldErrors(%v) fields = %v", err, got)
+	}
+	if fes := FieldErrors(ValidateIndicator(Indicator{})); len(fes) != 0 {
+		t.Errorf("FieldErrors of an error about no field = %v", fes)
+	}
+}

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/prometheus/common/model"
 	admissionv1 "k8s.io/api/admission/v1"
 	authenticationv1 "k8s.io/api/authentication/v1"
 	authorizationv1 "k8s.io/api/authorization/v1"
@@ -22,7 +23,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
 	slov1alpha1 "github.com/budgetgate/budgetgate/api/v1alpha1"
-	"github.com/budgetgate/budgetgate/internal/budget"
 	"github.com/budgetgate/budgetgate/internal/policy"
 	"github.com/budgetgate/budgetgate/internal/sli"
 	"github.com/budgetgate/budgetgate/internal/sloview"
@@ -106,8 +106,11 @@ func (h *SLOHandler) Handle(ctx context.Context, req admission.Request) admissio
 	ctx, cancel := context.WithTimeout(ctx, deadline(h.Deadline))
 	defer cancel()
 	var warnings []string
-	if slo != nil && req.Operation != admissionv1.Delete {
-		if warnings, err = validateSLO(ctx, h.Cache, slo); err != nil {
+	// An update that leaves the spec as it is (metadata, finalizers) is not
+	// validated again: what was admitted stays admissible, so that an SLO
+	// written before a rule existed can still lose its finalizer.
+	if slo != nil && req.Operation != admissionv1.Delete && (old == nil || !equality.Semantic.DeepEqual(old.Spec, slo.Spec)) {
+		if warnings, err = validateSLO(ctx, h.Cache, slo, old); err != nil {
 			return verdict(nil, nil, err)
 		}
 	}
@@ -177,8 +180,8 @@ func formatTime(t *metav1.Time) string {
 }
 
 // validateSLO checks what the schema cannot, and warns about what will not work
-// as the author probably expects.
-func validateSLO(ctx context.Context, cache client.Reader, slo *slov1alpha1.ServiceLevelObjective) ([]string, error) {
+// as the author probably expects. old is the SLO before an update, nil on create.
+func validateSLO(ctx context.Context, cache client.Reader, slo, old *slov1alpha1.ServiceLevelObjective) ([]string, error) {
 	var errs []error
 	o, err := policy.Objective(&slo.Spec)
 	if err != nil {
@@ -191,11 +194,11 @@ func validateSLO(ctx context.Context, cache client.Reader, slo *slov1alpha1.Serv
 	if err != nil {
 		errs = append(errs, err)
 	} else if err := sli.ValidateIndicator(ind); err != nil {
-		errs = append(errs, fmt.Errorf("spec.indicator: %w", err))
+		errs = append(errs, indicatorError(err))
 	}
 	if slo.Spec.WorkloadSelector != nil {
 		if _, err := metav1.LabelSelectorAsSelector(slo.Spec.WorkloadSelector); err != nil {
-			errs = append(errs, fmt.Errorf("spec.workloadSelector: %w", err))
+			errs = append(errs, selectorError(err))
 		}
 	}
 	if len(errs) > 0 {
@@ -207,19 +210,54 @@ func validateSLO(ctx context.Context, cache client.Reader, slo *slov1alpha1.Serv
 	p, err := policy.Resolve(ctx, cache, slo)
 	switch {
 	case policy.IsNotFound(err):
-		warnings = append(warnings, fmt.Sprintf("ErrorBudgetPolicy %q does not exist yet: the SLO is not evaluated until it does", policy.NameOf(slo)))
+		warnings = append(warnings, fmt.Sprintf("spec.policyRef: ErrorBudgetPolicy %q does not exist yet, and the SLO is not evaluated until it does; "+
+			"create it, or leave policyRef out to use the policy named %q (else the built-in one)", policy.NameOf(slo), slov1alpha1.DefaultPolicyName))
 	case err != nil:
 		warnings = append(warnings, err.Error())
 	default:
-		if err := policy.CheckWindows(o, string(slo.Spec.Window), p.Budget); err != nil {
-			warnings = append(warnings, fmt.Sprintf("policy %q does not fit this SLO: %v", p.Name, err))
+		// A burn window longer than the SLO window stops the SLO's evaluation
+		// (Ready=False, InvalidPolicy). Rejected when the SLO is written with
+		// that window and policy; only a warning on other updates, since the
+		// policy may have changed under an SLO that was fine.
+		if rule, long := policy.LongestBurnWindow(p.Budget); long > o.Window {
+			msg := fmt.Sprintf("spec.window: %s is shorter than the longWindow %s of rule %q of policy %q, so the SLO could not be evaluated; "+
+				"write a window of at least %s, or set spec.policyRef to a policy with shorter windows",
+				slo.Spec.Window, model.Duration(long), rule, p.Name, model.Duration(long))
+			if old == nil || old.Spec.Window != slo.Spec.Window || policy.NameOf(old) != policy.NameOf(slo) {
+				return nil, errors.New(msg)
+			}
+			warnings = append(warnings, msg)
 		}
-		warnings = append(warnings, policy.Warnings(&slo.Spec, o, ind, p)...)
+		warnings = append(warnings, policy.SpecWarnings(&slo.Spec, o, ind, p)...)
 	}
 	if sloview.Selector(slo) == nil {
-		warnings = append(warnings, "spec.workloadSelector is empty: this SLO observes only and gates no workload")
+		warnings = append(warnings, "spec.workloadSelector is empty: this SLO observes only and gates no workload; "+
+			"to gate releases, select the workloads it protects, e.g. matchLabels: {app.kubernetes.io/part-of: checkout}")
 	}
 	return warnings, nil
+}
+
+// selectorError says what is wrong with a workloadSelector, and for an
+// unknown operator which ones there are.
+func selectorError(err error) error {
+	if strings.Contains(err.Error(), "is not a valid label selector operator") {
+		return fmt.Errorf("spec.workloadSelector: %w; write In, NotIn, Exists or DoesNotExist", err)
+	}
+	return fmt.Errorf("spec.workloadSelector: %w", err)
+}
+
+// indicatorError names each wrong field of an indicator in full
+// ("spec.indicator.ratio.errors: ...").
+func indicatorError(err error) error {
+	fields := sli.FieldErrors(err)
+	if len(fields) == 0 {
+		return fmt.Errorf("spec.indicator: %s", strings.TrimPrefix(err.Error(), sli.ErrBadIndicator.Error()+": "))
+	}
+	errs := make([]error, len(fields))
+	for i, fe := range fields {
+		errs[i] = fmt.Errorf("spec.indicator.%s: %w", fe.Field, fe.Err)
+	}
+	return errors.Join(errs...)
 }
 
 // PolicyHandler admits ErrorBudgetPolicies and records changes to a policy
@@ -242,9 +280,7 @@ func (h *PolicyHandler) Handle(ctx context.Context, req admission.Request) admis
 		if err != nil {
 			return verdict(nil, nil, err)
 		}
-		if !slices.ContainsFunc(p.Budget.Rules, func(r budget.Rule) bool { return r.Action == budget.ActionFreeze }) {
-			warnings = append(warnings, "no rule has action Freeze: SLOs under this policy never freeze releases")
-		}
+		warnings = policy.PolicyWarnings(&ebp.Spec, p)
 	}
 	if old == nil || (req.Operation == admissionv1.Update && equality.Semantic.DeepEqual(old.Spec, ebp.Spec)) {
 		return verdict(warnings, nil, nil)
@@ -313,8 +349,15 @@ func (h *ExceptionHandler) Handle(ctx context.Context, req admission.Request) ad
 	ctx, cancel := context.WithTimeout(ctx, deadline(h.Deadline))
 	defer cancel()
 	if fex.Spec.WorkloadSelector != nil {
-		if _, err := metav1.LabelSelectorAsSelector(fex.Spec.WorkloadSelector); err != nil {
-			return verdict(nil, nil, fmt.Errorf("spec.workloadSelector: %w", err))
+		sel, err := metav1.LabelSelectorAsSelector(fex.Spec.WorkloadSelector)
+		if err != nil {
+			return verdict(nil, nil, selectorError(err))
+		}
+		// An empty selector covers no workload (only a non-empty one does),
+		// so an exception with nothing else would be ignored as invalid.
+		if sel.Empty() && len(fex.Spec.Workloads) == 0 && (old == nil || !equality.Semantic.DeepEqual(old.Spec, fex.Spec)) {
+			return verdict(nil, nil, errors.New("spec.workloadSelector: an empty selector covers no workload; "+
+				"select the workloads by label, e.g. matchLabels: {app: checkout}, or list them in spec.workloads"))
 		}
 	}
 	user := req.UserInfo.Username
@@ -377,12 +420,13 @@ func scopeChanged(old, fex *slov1alpha1.FreezeException) bool {
 func (h *ExceptionHandler) checkExpiry(ctx context.Context, fex *slov1alpha1.FreezeException) error {
 	now := h.Clock.Now()
 	expiresAt := fex.Spec.ExpiresAt.Time
-	if !expiresAt.After(now) {
-		return fmt.Errorf("spec.expiresAt: %s is not in the future", expiresAt.UTC().Format(time.RFC3339))
-	}
 	p, err := policy.ForExceptions(ctx, h.Cache, fex.Namespace)
 	if err != nil {
 		return err
+	}
+	if !expiresAt.After(now) {
+		return fmt.Errorf("spec.expiresAt: %s is not in the future; write a time after now, at most %s from now (the maxExceptionDuration of policy %q)",
+			expiresAt.UTC().Format(time.RFC3339), p.MaxExceptionDuration, p.Name)
 	}
 	// An exception's lifetime counts from its creation, as the exception
 	// controller counts it: moving expiresAt later cannot extend it past the bound.
@@ -391,8 +435,9 @@ func (h *ExceptionHandler) checkExpiry(ctx context.Context, fex *slov1alpha1.Fre
 		created, since = fex.CreationTimestamp.Time, "after the exception was created"
 	}
 	if d := expiresAt.Sub(created); d > p.MaxExceptionDuration {
-		return fmt.Errorf("spec.expiresAt: %s is %s %s, longer than the maxExceptionDuration %s of policy %q; ask again when it runs out",
-			expiresAt.UTC().Format(time.RFC3339), d.Round(time.Minute), since, p.MaxExceptionDuration, p.Name)
+		return fmt.Errorf("spec.expiresAt: %s is %s %s, longer than the maxExceptionDuration %s of policy %q; "+
+			"write a time at most %s %s, and ask for another exception when it runs out",
+			expiresAt.UTC().Format(time.RFC3339), d.Round(time.Minute), since, p.MaxExceptionDuration, p.Name, p.MaxExceptionDuration, since)
 	}
 	return nil
 }
@@ -411,7 +456,11 @@ type ExceptionMutator struct {
 func (m *ExceptionMutator) Handle(_ context.Context, req admission.Request) admission.Response {
 	fex, old, err := decode[slov1alpha1.FreezeException](req)
 	if err != nil {
-		return admission.Errored(http.StatusBadRequest, err)
+		// A value of the wrong type (expiresAt: tomorrow): the schema, which
+		// the API server checks after mutating webhooks, rejects it with the
+		// field's name; if it did not, the validating webhook still could not
+		// decode the object and would reject it. Nothing undecodable is stored.
+		return admission.Allowed("")
 	}
 	if fex == nil {
 		return admission.Allowed("")

@@ -42,19 +42,24 @@ var _ = Describe("Validation of budgetgate's kinds", func() {
 		},
 		Entry("unbalanced braces", func(s *slov1alpha1.ServiceLevelObjective) {
 			s.Spec.Indicator.Ratio.Errors = `http_requests_total{job="checkout",code=~"5.."`
-		}, "spec.indicator: bad indicator: ratio.errors: expected , or } at offset 46"),
+		}, `spec.indicator.ratio.errors: expected , or } at offset 46; write http_requests_total{job="checkout",code=~"5.."}`),
 		Entry("a bad regular expression", func(s *slov1alpha1.ServiceLevelObjective) {
 			s.Spec.Indicator.Ratio.Total = `http_requests_total{job=~"check(out"}`
-		}, "spec.indicator: bad indicator: ratio.total: label job: error parsing regexp: missing closing ): `^(?s:check(out)$`"),
+		}, `spec.indicator.ratio.total: label job: "check(out" is not an RE2 regular expression (missing closing )); escape special characters with a backslash, or match the value exactly with = or !=`),
 		Entry("a range instead of a selector", func(s *slov1alpha1.ServiceLevelObjective) {
 			s.Spec.Indicator.Ratio.Errors = `http_requests_total{code="500"}[5m]`
-		}, `spec.indicator: bad indicator: ratio.errors: unexpected "[5m]" at offset 31: only a metric selector is allowed`),
+		}, `spec.indicator.ratio.errors: unexpected "[5m]" at offset 31: only a metric selector is allowed, which budgetgate wraps in increase(...[window]) itself; write http_requests_total{code="500"}`),
 		Entry("an unbalanced query", func(s *slov1alpha1.ServiceLevelObjective) {
 			s.Spec.Indicator = slov1alpha1.Indicator{Query: `sum(rate(errors[$window]) / sum(rate(requests[$window]))`}
-		}, "spec.indicator: bad indicator: query: unclosed '('"),
+		}, "spec.indicator.query: unclosed '('"),
 		Entry("a selector without a matcher that selects anything", func(s *slov1alpha1.ServiceLevelObjective) {
 			s.Spec.Indicator.Ratio.Total = `{job=~".*"}`
-		}, "spec.indicator: bad indicator: ratio.total: a selector needs a metric name or a matcher that does not match the empty string"),
+		}, `spec.indicator.ratio.total: a selector needs a metric name or a matcher that does not match the empty string; write a selector such as http_requests_total{job="checkout"}`),
+		Entry("the same selector for errors and total", func(s *slov1alpha1.ServiceLevelObjective) {
+			s.Spec.Indicator.Ratio.Errors = s.Spec.Indicator.Ratio.Total
+		}, `spec.indicator.ratio.errors: the same selector as ratio.total, so every event would count as failed; select the failed events only, e.g. add code=~"5.." as in http_requests_total{job="checkout",code=~"5.."}`),
+		Entry("a window shorter than the built-in policy's 3d burn window", func(s *slov1alpha1.ServiceLevelObjective) { s.Spec.Window = "1d" },
+			`spec.window: 1d is shorter than the longWindow 3d of rule "chronic-burn" of policy "built-in", so the SLO could not be evaluated; write a window of at least 3d, or set spec.policyRef to a policy with shorter windows`),
 	)
 
 	It("accepts a valid SLO and warns about rules that can never fire", func() {
@@ -70,7 +75,7 @@ var _ = Describe("Validation of budgetgate's kinds", func() {
 		Expect(cs.RESTClient().Post().AbsPath("/apis/slo.budgetgate.dev/v1alpha1/namespaces/default/servicelevelobjectives").
 			SetHeader("Content-Type", "application/json").Body(body).Do(ctx).Error()).To(Succeed())
 		Expect(strings.Join(seen.all(), "\n")).To(And(
-			ContainSubstring(`rule "fast-burn" can never fire`),
+			ContainSubstring(`spec.target: rule "fast-burn" can never fire`),
 			ContainSubstring("spec.workloadSelector is empty")))
 	})
 
@@ -86,12 +91,9 @@ var _ = Describe("Validation of budgetgate's kinds", func() {
 			mutate(p)
 			expectRejected(k8sClient.Create(ctx, p), policyWebhook, message)
 		},
-		Entry("a budget bound of 1 or more can never lift", func(p *slov1alpha1.ErrorBudgetPolicy) {
-			p.Spec.Rules = append(p.Spec.Rules, slov1alpha1.PolicyRule{Name: "budget", BudgetRemainingBelow: new(slov1alpha1.Decimal("1.5"))})
-		}, `spec.rules[1].budgetRemainingBelow: "1.5" must be below 1 (the whole budget), or the rule would always fire`),
-		Entry("a release margin of 1 or more", func(p *slov1alpha1.ErrorBudgetPolicy) {
-			p.Spec.Freeze.ReleaseWhen.BudgetRemainingAbove = "1"
-		}, `spec.freeze.releaseWhen.budgetRemainingAbove: "1" must be below 1 (the whole budget), or a budget freeze could never lift`),
+		Entry("the reserved name built-in", func(p *slov1alpha1.ErrorBudgetPolicy) { p.Name, p.GenerateName = slov1alpha1.BuiltInPolicyName, "" },
+			`metadata.name: "built-in" is reserved for budgetgate's built-in policy, which SLOs select with policyRef: {name: built-in}; `+
+				`choose another name, e.g. "default", the policy SLOs without a policyRef use`),
 	)
 
 	It("bounds a FreezeException's expiry by the policy's maxExceptionDuration", func() {
@@ -107,10 +109,12 @@ var _ = Describe("Validation of budgetgate's kinds", func() {
 		}
 		past := fex(-time.Minute)
 		expectRejected(k8sClient.Create(ctx, past), fexWebhook,
-			"spec.expiresAt: "+past.Spec.ExpiresAt.UTC().Truncate(time.Second).Format(time.RFC3339)+" is not in the future")
+			"spec.expiresAt: "+past.Spec.ExpiresAt.UTC().Truncate(time.Second).Format(time.RFC3339)+
+				` is not in the future; write a time after now, at most 24h0m0s from now (the maxExceptionDuration of policy "built-in")`)
 		long := fex(48 * time.Hour)
 		expectRejected(k8sClient.Create(ctx, long), fexWebhook, "spec.expiresAt: "+long.Spec.ExpiresAt.UTC().Truncate(time.Second).Format(time.RFC3339)+
-			` is 48h0m0s after the exception was created, longer than the maxExceptionDuration 24h0m0s of policy "built-in"; ask again when it runs out`)
+			` is 48h0m0s after the exception was created, longer than the maxExceptionDuration 24h0m0s of policy "built-in"; `+
+			`write a time at most 24h0m0s after the exception was created, and ask for another exception when it runs out`)
 		Expect(k8sClient.Create(ctx, fex(23*time.Hour))).To(Succeed())
 	})
 })
