@@ -212,6 +212,17 @@ var _ = Describe("Bad input", func() {
 		}
 	})
 
+	It("is listed, every entry of it, in docs/reliability.md", func() {
+		doc, err := os.ReadFile(filepath.Join("..", "..", "docs", "reliability.md"))
+		Expect(err).NotTo(HaveOccurred())
+		_, section, ok := strings.Cut(string(doc), "\n## Bad input\n")
+		Expect(ok).To(BeTrue(), "docs/reliability.md has no section Bad input")
+		section, _, _ = strings.Cut(section, "\n## ")
+		for _, f := range catalogueFiles() {
+			Expect(section).To(ContainSubstring("`"+strings.TrimSuffix(f, ".yaml")+"`"), f)
+		}
+	})
+
 	DescribeTable("is answered with a message that names the field and says what to write, and that fix is admitted",
 		func(file string) {
 			e := parse(file)
@@ -244,6 +255,21 @@ var _ = Describe("Bad input", func() {
 		},
 		entries,
 	)
+
+	// kubectl asks for strict field validation; other clients (client-go's
+	// default, many GitOps tools) get the API server's default, Warn: the
+	// unknown field is dropped with a warning, and what it was meant to set
+	// is missing.
+	It("warns about an unknown field without strict validation, and the field it was meant to be is missing", func() {
+		e := parse("slo-unknown-field.yaml")
+		ensureNamespace(e.bad.GetNamespace())
+		c, w := warningClient()
+		err := c.Create(ctx, e.bad.DeepCopy())
+		Expect(w.all()).To(ConsistOf(`unknown field "spec.targt"`))
+		Expect(err).To(MatchError(`ServiceLevelObjective.slo.budgetgate.dev "checkout-availability" is invalid: ` +
+			`[spec.target: Required value, <nil>: Invalid value: null: some validation rules were not checked because the object was invalid; ` +
+			`correct the existing errors to complete validation]`))
+	})
 
 	Describe("through kubectl apply", func() {
 		It("prints the messages the catalogue shows", func() {
