@@ -71,6 +71,14 @@ func (p *Process) Running() bool {
 	}
 }
 
+// Pid is the running program's process id, 0 when it is not running.
+func (p *Process) Pid() int {
+	if !p.Running() {
+		return 0
+	}
+	return p.cmd.Process.Pid
+}
+
 // Stop ends the program with SIGTERM, then SIGKILL after 15s.
 func (p *Process) Stop() error {
 	if !p.Running() {
