@@ -365,11 +365,18 @@ func runPhase(ctx context.Context, e *env, o options, u *updates, p phase, pids 
 		secs := max(1, int(float64(o.Updates)/o.Rate)-1)
 		waitProfiles = e.profile(ctx, watched, secs, fmt.Sprintf("%s-r%d", p.group(), p.Round+1))
 	}
+	var conns0 map[string]bool
+	if b != nil {
+		conns0 = connSet(b.port)
+	}
 	cpu0 := takeCPU(pids)
 	start := time.Now()
 	samples := runLoad(ctx, realClock{}, o.Rate, o.Workers, o.Updates, do)
 	cpu1 := takeCPU(pids)
 	res := phaseResult{Phase: p, Started: start.UTC(), CPU: cpuUse(cpu0, cpu1)}
+	if b != nil {
+		res.Conns = connUse(conns0, connSet(b.port))
+	}
 	if waitProfiles != nil {
 		res.Profiles = waitProfiles()
 	}

@@ -33,6 +33,8 @@ type phaseResult struct {
 	Errors []string   `json:"errors,omitempty"`
 	Server ServerView `json:"server"`
 	CPU    CPUUse     `json:"cpu"`
+	// Conns are the API server's connections into the webhook server called.
+	Conns ConnUse `json:"webhookConnections"`
 	// Profiles are the CPU profiles taken during the phase.
 	Profiles []string `json:"profiles,omitempty"`
 
@@ -62,8 +64,12 @@ func (r *phaseResult) add(samples []sample, rate float64) {
 }
 
 func (r phaseResult) line() string {
-	return fmt.Sprintf("%s: p50 %.2f p90 %.2f p99 %.2f max %.2f ms, %.0f/s, %d late; %s; %s",
+	s := fmt.Sprintf("%s: p50 %.2f p90 %.2f p99 %.2f max %.2f ms, %.0f/s, %d late; %s; %s",
 		r.Phase, r.Latency.P50, r.Latency.P90, r.Latency.P99, r.Latency.Max, r.Rate, r.Late, countsText(r.Counts), r.Server)
+	if r.Phase.Kind != kindNoWebhook {
+		s += fmt.Sprintf("; %d connections into the webhook, %d new", r.Conns.Open, r.Conns.New)
+	}
+	return s
 }
 
 func countsText(c counts) string {
@@ -83,6 +89,8 @@ type groupResult struct {
 	// Server and CPU are the means over the phases.
 	Server ServerView `json:"server"`
 	CPU    CPUUse     `json:"cpu"`
+	// Conns: the most connections open at a phase's end, and all new ones.
+	Conns ConnUse `json:"webhookConnections"`
 
 	latencies, fromDue []time.Duration
 }
@@ -160,6 +168,8 @@ func pool(phases []phaseResult) []groupResult {
 		g.Counts.merge(p.Counts)
 		addServer(&g.Server, p.Server)
 		addCPU(&g.CPU, p.CPU)
+		g.Conns.Open = max(g.Conns.Open, p.Conns.Open)
+		g.Conns.New += p.Conns.New
 	}
 	for i := range out {
 		g := &out[i]
@@ -356,6 +366,9 @@ func (r *report) print(w io.Writer) {
 		}
 		p("  %-22s webhook calls %g, answered %g; %s", g.Group, g.Server.WebhookCalls, g.Server.HandlerRequests,
 			strings.Join(parts, ", "))
+		if g.Kind != kindNoWebhook {
+			p("; connections into the webhook: %d open, %d new during the phases", g.Conns.Open, g.Conns.New)
+		}
 		if g.Server.HistoryLists > 0 {
 			p("; ReplicaSet LIST %.2f ms (%g)", g.Server.HistoryListMeanMs, g.Server.HistoryLists)
 		}
