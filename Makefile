@@ -1,3 +1,8 @@
+# Every pin of hack/versions.env (K8S_VERSION, KUSTOMIZE_VERSION, HELM_VERSION,
+# ...) as a make variable, unless the environment or the command line sets it,
+# as in the scripts (hack/get.sh load_versions). The pins live only there.
+$(foreach pin,$(shell sed -n 's/^\([A-Z][A-Z0-9_]*=[^[:space:]]*\)$$/\1/p' hack/versions.env),$(eval $(subst =, ?= ,$(pin))))
+
 # The manager image dist/install.yaml runs: the one `make release` publishes
 # (mk/release.mk); `make image` builds it without Docker (mk/image.mk).
 IMG ?= ghcr.io/budgetgate/manager:v0.1.0
@@ -190,78 +195,47 @@ CONTROLLER_GEN ?= $(LOCALBIN)/controller-gen
 ENVTEST ?= $(LOCALBIN)/setup-envtest
 GOLANGCI_LINT = $(LOCALBIN)/golangci-lint
 
-## Tool Versions
-KUSTOMIZE_VERSION ?= v5.8.1
-CONTROLLER_TOOLS_VERSION ?= v0.23.0
-
-#ENVTEST_VERSION is the controller-runtime version to use for setup-envtest, derived from go.mod
-ENVTEST_VERSION ?= $(shell v='$(call gomodver,sigs.k8s.io/controller-runtime)'; \
-  [ -n "$$v" ] || { echo "Set ENVTEST_VERSION manually (controller-runtime replace has no tag)" >&2; exit 1; }; \
-  printf '%s\n' "$$v")
-
-# ENVTEST_K8S_VERSION is the Kubernetes version of the envtest control plane; it
-# matches k8s.io/api v0.37.2 and DESIGN.md's pinned kube-apiserver.
-ENVTEST_K8S_VERSION ?= 1.37.2
+## Tool Versions: hack/versions.env (loaded at the top of this file).
+# ENVTEST_K8S_VERSION is the Kubernetes version of the envtest control plane:
+# K8S_VERSION without its v (override K8S_VERSION to change it).
+ENVTEST_K8S_VERSION = $(K8S_VERSION:v%=%)
 ENVTEST_ASSETS ?= $(LOCALBIN)/k8s/$(ENVTEST_K8S_VERSION)-$(shell go env GOOS)-$(shell go env GOARCH)
 FUZZTIME ?= 20s
 
-GOLANGCI_LINT_VERSION ?= v2.15.0
+# Every tool target runs hack/get.sh, which says "already there" when the
+# pinned version is in bin/ (and gets it again when the pin moves), so they are
+# phony rather than file targets.
 .PHONY: kustomize
-kustomize: $(KUSTOMIZE) ## Download kustomize locally if necessary.
-$(KUSTOMIZE): $(LOCALBIN)
+kustomize: ## Get kustomize into bin/ (KUSTOMIZE_VERSION).
 	$(call go-install-tool,$(KUSTOMIZE),sigs.k8s.io/kustomize/kustomize/v5,$(KUSTOMIZE_VERSION))
 
 .PHONY: controller-gen
-controller-gen: $(CONTROLLER_GEN) ## Download controller-gen locally if necessary.
-$(CONTROLLER_GEN): $(LOCALBIN)
+controller-gen: ## Get controller-gen into bin/ (CONTROLLER_TOOLS_VERSION).
 	$(call go-install-tool,$(CONTROLLER_GEN),sigs.k8s.io/controller-tools/cmd/controller-gen,$(CONTROLLER_TOOLS_VERSION))
 
 .PHONY: envtest-binaries
 # kubectl too: test/badinput applies part of its catalogue with it, to pin
 # the messages as kubectl prints them.
 envtest-binaries: ## Get etcd, kube-apiserver and kubectl for envtest: setup-envtest's download, else built from the Go module proxy.
-	@if [ -x "$(ENVTEST_ASSETS)/etcd" ] && [ -x "$(ENVTEST_ASSETS)/kube-apiserver" ] && [ -x "$(ENVTEST_ASSETS)/kubectl" ]; then exit 0; fi; \
-	echo "==> envtest: trying setup-envtest $(ENVTEST_K8S_VERSION)"; \
-	if [ "$${OFFLINE:-}" != 1 ] && $(MAKE) -s envtest >/dev/null 2>&1 && \
-		dir=$$(timeout 120 "$(ENVTEST)" use $(ENVTEST_K8S_VERSION) --bin-dir "$(LOCALBIN)" -p path 2>/dev/null) && [ -n "$$dir" ]; then \
-		mkdir -p "$(ENVTEST_ASSETS)" && cp "$$dir"/etcd "$$dir"/kube-apiserver "$$dir"/kubectl "$(ENVTEST_ASSETS)"/; \
-	else \
-		echo "==> envtest: setup-envtest could not download; building from the Go module proxy"; \
-		OFFLINE=1 hack/k8s-binaries.sh "$(ENVTEST_ASSETS)" etcd kube-apiserver kubectl; \
-	fi
+	@hack/k8s-binaries.sh --setup-envtest "$(ENVTEST_ASSETS)" etcd kube-apiserver kubectl
 
 .PHONY: prometheus
 prometheus: ## Get prometheus and promtool into bin/prometheus: release download, else built from the Go module proxy.
 	@hack/prometheus.sh "$(LOCALBIN)/prometheus"
 
 .PHONY: envtest
-envtest: $(ENVTEST) ## Download setup-envtest locally if necessary.
-$(ENVTEST): $(LOCALBIN)
-	$(call go-install-tool,$(ENVTEST),sigs.k8s.io/controller-runtime/tools/setup-envtest,$(ENVTEST_VERSION))
+envtest: ## Get setup-envtest into bin/ (SETUP_ENVTEST_VERSION).
+	$(call go-install-tool,$(ENVTEST),sigs.k8s.io/controller-runtime/tools/setup-envtest,$(SETUP_ENVTEST_VERSION))
 
 .PHONY: golangci-lint
-golangci-lint: $(GOLANGCI_LINT) ## Download golangci-lint locally if necessary.
-$(GOLANGCI_LINT): $(LOCALBIN)
+golangci-lint: ## Get golangci-lint into bin/ (GOLANGCI_LINT_VERSION).
 	$(call go-install-tool,$(GOLANGCI_LINT),github.com/golangci/golangci-lint/v2/cmd/golangci-lint,$(GOLANGCI_LINT_VERSION))
 
-# go-install-tool will 'go install' any package with custom target and name of binary, if it doesn't exist
-# $1 - target path with name of binary
-# $2 - package url which can be installed
-# $3 - specific version of package
+# go-install-tool PATH,PACKAGE,VERSION: PATH is `go install PACKAGE@VERSION`,
+# through hack/get.sh (already there at VERSION, else built from the Go module
+# proxy into a scratch GOBIN and moved into place).
 define go-install-tool
-@[ -f "$(1)-$(3)" ] && [ "$$(readlink -- "$(1)" 2>/dev/null)" = "$(1)-$(3)" ] || { \
-set -e; \
-package=$(2)@$(3) ;\
-echo "Downloading $${package}" ;\
-rm -f "$(1)" ;\
-GOBIN="$(LOCALBIN)" go install $${package} ;\
-mv "$(LOCALBIN)/$$(basename "$(1)")" "$(1)-$(3)" ;\
-} ;\
-ln -sf "$$(realpath "$(1)-$(3)")" "$(1)"
-endef
-
-define gomodver
-$(shell go list -m -f '{{if .Replace}}{{.Replace.Version}}{{else}}{{.Version}}{{end}}' $(1) 2>/dev/null)
+@hack/get.sh "$(notdir $(1))" "$(1)" "$(3)" --go-pkg "$(2)@$(3)"
 endef
 
 include mk/*.mk

@@ -1,18 +1,21 @@
 #!/usr/bin/env bash
-# Gets Kubernetes control-plane binaries into bin/, offline when it must.
+# Gets Kubernetes binaries into DIR, offline when it must.
 #
-#   hack/k8s-binaries.sh DIR [COMPONENT...]
+#   hack/k8s-binaries.sh [--setup-envtest] DIR [COMPONENT...]
 #
 # COMPONENT is any of: etcd kube-apiserver kube-controller-manager kube-scheduler kubectl
-# kubelet kube-proxy (the last two for the real-node cluster, hack/real-node-up.sh).
-# DIR receives the binaries (e.g. bin/k8s/1.37.2-linux-amd64, the layout setup-envtest
-# uses, so KUBEBUILDER_ASSETS can point straight at it). Versions: hack/versions.env
-# (ETCD_VERSION, K8S_VERSION; the environment overrides them).
+# kubelet kube-proxy (the last two for the real-node cluster, hack/real-node-up.sh);
+# default: etcd kube-apiserver. DIR receives the binaries (bin/k8s/<K8S_VERSION
+# without v>-<os>-<arch>, the layout setup-envtest uses, so KUBEBUILDER_ASSETS can
+# point straight at it). Versions: K8S_VERSION and ETCD_VERSION of hack/versions.env.
 #
-# For each missing binary it first tries the fast path, the release download
-# (github.com/etcd-io for etcd, dl.k8s.io for the others; skipped with OFFLINE=1,
-# which `make envtest-binaries` sets after setup-envtest failed), and falls back
-# to building from the Go module proxy, which works without the internet:
+# Each binary goes through get_or_build (hack/get.sh): already there at its
+# pinned version, else the fast path, else a build from the Go module proxy,
+# moved into place atomically. The fast path (skipped with OFFLINE=1) is the
+# release download, checked against upstream's checksums (GitHub's SHA256SUMS
+# for etcd, dl.k8s.io's .sha256 files for the others), or with --setup-envtest
+# (make envtest-binaries) setup-envtest's envtest release instead (its etcd is
+# the one that release bundles). The builds:
 #   - etcd:   a two-line main calling go.etcd.io/etcd/server/v3/etcdmain.Main
 #   - kube-*, kubectl, kubelet: a throwaway module requiring k8s.io/kubernetes and
 #             replacing every staging module with its v0.x twin. The list of staging
@@ -21,48 +24,36 @@
 #             cache), so modules a release adds (1.37: k8s.io/cri-streaming, which
 #             the kubelet needs) are never missed. All are built with CGO_ENABLED=0
 #             (static; the kubelet needs no cgo: cadvisor, DNS and user lookups have
-#             pure-Go paths, and hack/real-node-up.sh runs it).
-# Builds happen in bin/.build so the Go build cache makes reruns take seconds; the
-# throwaway module is regenerated when the staging list or the set of commands
-# changes (a stamp file records both).
+#             pure-Go paths, and hack/real-node-up.sh runs it), with the version
+#             stamped into k8s.io/component-base/version (else they report v0.0.0).
+# The build modules live in bin/.build so the Go build cache makes rebuilds take
+# seconds; the kubernetes module is regenerated when the staging list or the set
+# of commands changes (a stamp file records both).
 set -euo pipefail
+# shellcheck source=hack/lib.sh
+. "$(dirname "$0")/lib.sh"
 
-here=$(cd "$(dirname "$0")/.." && pwd)
-# Pins from hack/versions.env; a variable already set in the environment wins.
-while IFS='=' read -r key val; do
-  case $key in [A-Z]*) [ -n "${!key:-}" ] || printf -v "$key" '%s' "$val" ;; esac
-done <"$here/hack/versions.env"
-STAGING_VERSION=v0${K8S_VERSION#v1}   # v1.37.2 -> v0.37.2
-
-dest=${1:?usage: $0 DIR [COMPONENT...]}
+fast=release
+if [ "${1:-}" = --setup-envtest ]; then
+  fast=setup-envtest
+  shift
+fi
+dest=${1:?usage: $0 [--setup-envtest] DIR [COMPONENT...]}
 shift
 components=("$@")
 [ ${#components[@]} -gt 0 ] || components=(etcd kube-apiserver)
 mkdir -p "$dest"
 dest=$(cd "$dest" && pwd)
-work="$here/bin/.build"
+work="$ROOT/bin/.build"
 mkdir -p "$work"
 os=$(go env GOOS) arch=$(go env GOARCH)
+STAGING_VERSION=v0${K8S_VERSION#v1} # v1.37.2 -> v0.37.2
 
-log() { printf '==> %s\n' "$*" >&2; }
-
-try_download() { # name url
-  local name=$1 url=$2
-  [ "${OFFLINE:-}" = "1" ] && return 1
-  log "$name: trying $url"
-  if curl -fsSL --connect-timeout 5 --max-time 120 -o "$dest/$name.tmp" "$url" 2>/dev/null; then
-    chmod +x "$dest/$name.tmp" && mv "$dest/$name.tmp" "$dest/$name"
-    return 0
-  fi
-  rm -f "$dest/$name.tmp"
-  log "$name: download failed, building from the Go module proxy instead"
-  return 1
-}
-
+# build_etcd OUT
 build_etcd() {
-  local dir="$work/etcd-$ETCD_VERSION"
-  mkdir -p "$dir"
-  cat >"$dir/main.go" <<'GO'
+  local out=$1 dir="$work/etcd-$ETCD_VERSION"
+  mkdir -p "$dir" || return 1
+  cat >"$dir/main.go" <<'GO' || return 1
 package main
 
 import (
@@ -75,10 +66,9 @@ func main() { etcdmain.Main(os.Args) }
 GO
   if [ ! -f "$dir/go.sum" ]; then
     (cd "$dir" && rm -f go.mod && go mod init budgetgate.local/etcd >/dev/null 2>&1 &&
-      go get "go.etcd.io/etcd/server/v3@$ETCD_VERSION" >&2 && go mod tidy >&2)
+      go get "go.etcd.io/etcd/server/v3@$ETCD_VERSION" >&2 && go mod tidy >&2) || return 1
   fi
-  log "etcd: building $ETCD_VERSION (about a minute the first time)"
-  (cd "$dir" && CGO_ENABLED=0 go build -o "$dest/etcd" .)
+  (cd "$dir" && CGO_ENABLED=0 go build -o "$out" .)
 }
 
 # The commands the throwaway kubernetes module resolves (tools.go); building any
@@ -96,11 +86,11 @@ staging_modules() {
 
 kube_module() { # prepares bin/.build/kubernetes-$K8S_VERSION
   local dir=$1 staging c stamp
-  staging=$(staging_modules)
+  staging=$(staging_modules) || return 1
   [ -n "$staging" ] || { echo "found no staging replaces in k8s.io/kubernetes@$K8S_VERSION's go.mod" >&2; return 1; }
   stamp="$(printf '%s\n' "$K8S_VERSION" "${KUBE_COMMANDS[@]}" "$staging" | sha256sum | cut -c1-16)"
   if [ -f "$dir/go.sum" ] && [ "$(cat "$dir/.inputs" 2>/dev/null)" = "$stamp" ]; then return 0; fi
-  mkdir -p "$dir"
+  mkdir -p "$dir" || return 1
   log "kubernetes: module for $K8S_VERSION with $(wc -l <<<"$staging") staging replaces from its go.mod ($(tr '\n' ' ' <<<"$staging" | sed 's#k8s.io/##g'))"
   {
     echo "module budgetgate.local/kubernetes"
@@ -117,32 +107,70 @@ kube_module() { # prepares bin/.build/kubernetes-$K8S_VERSION
     printf ')\n'
   } >"$dir/tools.go"
   log "kubernetes: resolving $K8S_VERSION modules"
-  (cd "$dir" && go mod tidy >&2)
+  (cd "$dir" && go mod tidy >&2) || return 1
   echo "$stamp" >"$dir/.inputs"
 }
 
-build_kube() { # component
-  local comp=$1 dir="$work/kubernetes-$K8S_VERSION"
-  kube_module "$dir"
-  local minor=${K8S_VERSION#v1.}; minor=${minor%%.*}
+# build_kube COMPONENT OUT
+build_kube() {
+  local comp=$1 out=$2 dir="$work/kubernetes-$K8S_VERSION"
+  kube_module "$dir" || return 1
+  local minor=${K8S_VERSION#v1.}
+  minor=${minor%%.*}
   local ldflags="-s -w -X k8s.io/component-base/version.gitVersion=$K8S_VERSION -X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor=$minor -X k8s.io/client-go/pkg/version.gitVersion=$K8S_VERSION"
-  log "$comp: building $K8S_VERSION from the Go module proxy (about 5 minutes on 2 cores the first time)"
-  (cd "$dir" && CGO_ENABLED=0 go build -mod=mod -ldflags "$ldflags" -o "$dest/$comp.tmp" "k8s.io/kubernetes/cmd/$comp")
-  mv "$dest/$comp.tmp" "$dest/$comp"
+  (cd "$dir" && CGO_ENABLED=0 go build -mod=mod -ldflags "$ldflags" -o "$out" "k8s.io/kubernetes/cmd/$comp")
+}
+
+# fetch_envtest COMPONENT OUT: the component from setup-envtest's envtest
+# release of K8S_VERSION (etcd, kube-apiserver and kubectl), kept in its own
+# store, bin/.build/setup-envtest. setup-envtest comes from `make envtest`; a
+# failure is remembered, so the other components do not try again.
+envtest_dir='' envtest_failed=''
+fetch_envtest() {
+  local comp=$1 out=$2
+  if [ -z "$envtest_dir" ]; then
+    [ -z "$envtest_failed" ] || return 1
+    log "setup-envtest: trying the envtest release of ${K8S_VERSION#v}"
+    envtest_failed=1
+    "${MAKE:-make}" -C "$ROOT" -s --no-print-directory envtest >&2 || return 1
+    if ! envtest_dir=$(timeout 120 "${ENVTEST:-$ROOT/bin/setup-envtest}" use "${K8S_VERSION#v}" \
+      --bin-dir "$work/setup-envtest" -p path 2>/dev/null) || [ -z "$envtest_dir" ]; then
+      envtest_dir=''
+      log "setup-envtest could not download the envtest release"
+      return 1
+    fi
+    envtest_failed=''
+  fi
+  [ -f "$envtest_dir/$comp" ] || { log "setup-envtest's release has no $comp"; return 1; }
+  cp "$envtest_dir/$comp" "$out"
 }
 
 for c in "${components[@]}"; do
-  if [ -x "$dest/$c" ]; then continue; fi
   case $c in
     etcd)
-      try_download etcd-archive.tar.gz "https://github.com/etcd-io/etcd/releases/download/$ETCD_VERSION/etcd-$ETCD_VERSION-$os-$arch.tar.gz" &&
-        tar -xzf "$dest/etcd-archive.tar.gz" -C "$dest" --strip-components=1 "etcd-$ETCD_VERSION-$os-$arch/etcd" && rm -f "$dest/etcd-archive.tar.gz" ||
-        build_etcd
+      args=(--module go.etcd.io/etcd/server/v3 --build build_etcd --time "about a minute the first time")
+      if [ "$fast" = setup-envtest ]; then
+        args+=(--fetch "fetch_envtest etcd")
+      else
+        base="https://github.com/etcd-io/etcd/releases/download/$ETCD_VERSION"
+        args+=(--url "$base/etcd-$ETCD_VERSION-$os-$arch.tar.gz" --member "etcd-$ETCD_VERSION-$os-$arch/etcd"
+          --sha256-url "$base/SHA256SUMS")
+      fi
+      get_or_build etcd "$dest/etcd" "$ETCD_VERSION" "${args[@]}"
       ;;
     kube-apiserver | kube-controller-manager | kube-scheduler | kubectl | kubelet | kube-proxy)
-      try_download "$c" "https://dl.k8s.io/release/$K8S_VERSION/bin/$os/$arch/$c" || build_kube "$c"
+      args=(--module k8s.io/kubernetes --build "build_kube $c" --time "about 5 minutes on 2 cores the first time, seconds for each further command")
+      if [ "$fast" = setup-envtest ]; then
+        args+=(--fetch "fetch_envtest $c")
+      else
+        url="https://dl.k8s.io/release/$K8S_VERSION/bin/$os/$arch/$c"
+        args+=(--url "$url" --sha256-url "$url.sha256")
+      fi
+      get_or_build "$c" "$dest/$c" "$K8S_VERSION" "${args[@]}"
       ;;
-    *) echo "unknown component $c" >&2; exit 2 ;;
+    *)
+      echo "unknown component $c" >&2
+      exit 2
+      ;;
   esac
-  log "$c: ready at $dest/$c"
 done

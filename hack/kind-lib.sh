@@ -9,27 +9,27 @@
 #
 # Knobs (environment):
 #   KIND_CLUSTER_NAME  kind cluster name (budgetgate; the e2e suite uses budgetgate-e2e)
-#   KIND_VERSION       kind release `go install`ed into bin/ (v0.33.0)
+#   KIND_VERSION       kind release `go install`ed into bin/ (hack/versions.env)
 #   KIND_BIN           a kind binary to use instead of bin/kind
 #   KIND_NODE_IMAGE    node image (default: the one of the kind release, kindest/node:v1.37.0)
 #   KIND_IMG           manager image built from Dockerfile (budgetgate:e2e)
 #   DEMO_APP_IMAGE     demo service image built from Dockerfile.demo-app (budgetgate-demo-app:e2e)
-#   PROMETHEUS_IMAGE   Prometheus image, pulled by the nodes (prom/prometheus:v3.16.0)
+#   PROMETHEUS_IMAGE   Prometheus image, pulled by the nodes (prom/prometheus:v$PROMETHEUS_RELEASE)
 #   BASE_IMAGE         Go builder image of both Dockerfiles (golang:1.26)
 #   INSTALL_YAML       the installer to apply (.cluster/kind/NAME/install.yaml: dist/install.yaml with KIND_IMG)
 #   KIND_KUBECONFIG    kubeconfig of the cluster (.cluster/kind/NAME/kubeconfig)
-#   KIND_KUBECTL       kubectl to use (bin/k8s/1.37.2-OS-ARCH/kubectl, fetched or built)
+#   KIND_KUBECTL       kubectl to use ($K8S_BIN/kubectl, bin/k8s/<K8S_VERSION>-OS-ARCH, fetched or built)
 
 # shellcheck source=hack/lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-KIND_VERSION=${KIND_VERSION:-v0.33.0}
 KIND_CLUSTER_NAME=${KIND_CLUSTER_NAME:-budgetgate}
 # Empty: kind's own default for its release. kind v0.33.0 defaults to
 # kindest/node:v1.37.0 (pinned by digest in its source), the Kubernetes minor
-# this repository targets (v1.37.2 elsewhere). No kindest/node:v1.37.2 image is
-# known here (its list lives in kind's release notes, which this machine cannot
-# read); build one with `kind build node-image` if you need the exact patch.
+# this repository targets (K8S_VERSION elsewhere, a later patch). No kindest/node
+# image of that patch is known here (its list lives in kind's release notes,
+# which this machine cannot read); build one with `kind build node-image` if
+# you need the exact patch.
 KIND_NODE_IMAGE=${KIND_NODE_IMAGE:-}
 KIND_BIN=${KIND_BIN:-$ROOT/bin/kind}
 KIND_STATE=${KIND_STATE:-$STATE/kind/$KIND_CLUSTER_NAME}
@@ -39,8 +39,9 @@ KUBECONFIG_FILE=$KIND_KUBECONFIG
 KUBECTL=${KIND_KUBECTL:-$KUBECTL}
 KIND_IMG=${KIND_IMG:-budgetgate:e2e}
 DEMO_APP_IMAGE=${DEMO_APP_IMAGE:-budgetgate-demo-app:e2e}
-# Must match the image in test/demo/kind/prometheus.yaml (replaced when overridden).
-DEFAULT_PROMETHEUS_IMAGE=prom/prometheus:v3.16.0
+# The image test/demo/kind/prometheus.yaml names (replaced when overridden);
+# internal/testbin's tests check that it follows hack/versions.env.
+DEFAULT_PROMETHEUS_IMAGE=prom/prometheus:v$PROMETHEUS_RELEASE
 PROMETHEUS_IMAGE=${PROMETHEUS_IMAGE:-$DEFAULT_PROMETHEUS_IMAGE}
 INSTALL_YAML=${INSTALL_YAML:-$KIND_STATE/install.yaml}
 CONTAINER_TOOL=${CONTAINER_TOOL:-docker}
@@ -56,26 +57,18 @@ need_docker() {
     die "the kind path needs a running Docker engine ('$CONTAINER_TOOL info' failed). Without one use the local kwok cluster: make demo / make test-e2e"
 }
 
-# ensure_kind: bin/kind at KIND_VERSION (go install from the Go module proxy),
-# unless KIND_BIN names another binary.
+# ensure_kind: bin/kind at KIND_VERSION (get_or_build: go install from the Go
+# module proxy), unless KIND_BIN names another binary.
 ensure_kind() {
   if [ "$KIND_BIN" != "$ROOT/bin/kind" ]; then
     [ -x "$KIND_BIN" ] || command -v "$KIND_BIN" >/dev/null 2>&1 || die "KIND_BIN=$KIND_BIN is not executable"
     return
   fi
-  local versioned=$ROOT/bin/kind-$KIND_VERSION
-  if [ ! -x "$versioned" ]; then
-    log "kind: go install sigs.k8s.io/kind@$KIND_VERSION into bin/"
-    mkdir -p "$ROOT/bin/.kind-$KIND_VERSION"
-    GOBIN="$ROOT/bin/.kind-$KIND_VERSION" go install "sigs.k8s.io/kind@$KIND_VERSION" ||
-      die "go install sigs.k8s.io/kind@$KIND_VERSION failed (see above)"
-    mv "$ROOT/bin/.kind-$KIND_VERSION/kind" "$versioned"
-    rmdir "$ROOT/bin/.kind-$KIND_VERSION"
-  fi
-  ln -sf "$versioned" "$ROOT/bin/kind"
+  get_or_build kind "$KIND_BIN" "$KIND_VERSION" --go-pkg "sigs.k8s.io/kind@$KIND_VERSION" ||
+    die "getting kind $KIND_VERSION failed (see above)"
 }
 
-# ensure_kubectl: kubectl v1.37.2 in bin/k8s (downloaded, else built).
+# ensure_kubectl: kubectl K8S_VERSION in bin/k8s (downloaded, else built).
 ensure_kubectl() {
   if [ -n "${KIND_KUBECTL:-}" ]; then
     [ -x "$KUBECTL" ] || die "KIND_KUBECTL=$KUBECTL is not executable"

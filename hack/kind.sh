@@ -94,7 +94,7 @@ demo_manifests() {
   local out
   out=$(k kustomize "$ROOT/test/demo/kind") || die "kubectl kustomize test/demo/kind failed"
   grep -q "image: $DEFAULT_PROMETHEUS_IMAGE\$" <<<"$out" ||
-    die "test/demo/kind no longer uses $DEFAULT_PROMETHEUS_IMAGE: update DEFAULT_PROMETHEUS_IMAGE in hack/kind-lib.sh"
+    die "test/demo/kind does not use $DEFAULT_PROMETHEUS_IMAGE: set its image to PROMETHEUS_RELEASE of hack/versions.env"
   grep -q 'image: budgetgate-demo-app:e2e$' <<<"$out" ||
     die "test/demo/kind no longer uses budgetgate-demo-app:e2e: update hack/kind.sh"
   sed -e "s|image: $DEFAULT_PROMETHEUS_IMAGE\$|image: $PROMETHEUS_IMAGE|" \

@@ -1,6 +1,6 @@
 # shellcheck shell=bash
-# Shared helpers of the local-cluster and demo scripts (hack/cluster-*.sh,
-# hack/demo*.sh); source it, do not run it.
+# Shared helpers of the scripts in hack/ (the local cluster, the demo, the
+# scripts that get binaries); source it, do not run it.
 #
 # How it works: it fixes where everything lives (binaries under bin/, all run
 # state under .cluster/: the kwok workdir, the kubeconfig, certificates, logs,
@@ -9,9 +9,13 @@
 # small tools: logging, waiting with a timeout and a message that points at the
 # logs, starting a background process with a pid file and stopping it again
 # (checking the pid still belongs to that program), and picking free ports.
+# It also loads every version pin of hack/versions.env (the environment wins)
+# and get_or_build, the one way to get a binary (both from hack/get.sh).
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-K8S_VERSION=${K8S_VERSION:-v1.37.2}
+# shellcheck source=hack/get.sh
+. "$ROOT/hack/get.sh"
+load_versions
 K8S_BIN=${K8S_BIN:-$ROOT/bin/k8s/${K8S_VERSION#v}-$(go env GOOS)-$(go env GOARCH)}
 KWOK_BIN=${KWOK_BIN:-$ROOT/bin/kwok}
 PROM_BIN=${PROM_BIN:-$ROOT/bin/prometheus}

@@ -11,11 +11,11 @@
 # and prints each directory's path on stdout as KEY=path lines (RUNC_DIR,
 # CONTAINERD_DIR, CNI_DIR), so callers can `eval` them.
 #
-# How it works: directories already complete are kept (reruns are instant).
-# Otherwise it first tries the release download (GitHub; skipped with
-# OFFLINE=1) and falls back to building from the Go module proxy in a throwaway
-# module under bin/.build/node-* (the Go build cache makes rebuilds take
-# seconds):
+# How it works: each binary goes through get_or_build (hack/get.sh) at its pin:
+# already there, else the release download (GitHub, checked against the
+# checksums each project publishes; skipped with OFFLINE=1), else a build from
+# the Go module proxy in a throwaway module under bin/.build/node-* (the Go
+# build cache makes rebuilds take seconds), moved into place atomically:
 #   - runc:       github.com/opencontainers/runc, cgo with -tags seccomp (needs
 #                 gcc and libseccomp-dev; without the libpathrs tag, which would
 #                 need the Rust libpathrs library);
@@ -29,32 +29,19 @@
 # kube-proxy) are installed with apt-get when missing (root only; otherwise it
 # says which to install). NO_APT=1 skips that.
 set -euo pipefail
+# shellcheck source=hack/lib.sh
+. "$(dirname "$0")/lib.sh"
 
-here=$(cd "$(dirname "$0")/.." && pwd)
-# Pins from hack/versions.env; a variable already set in the environment wins.
-while IFS='=' read -r key val; do
-  case $key in [A-Z]*) [ -n "${!key:-}" ] || printf -v "$key" '%s' "$val" ;; esac
-done <"$here/hack/versions.env"
-
-dest=${1:-$here/bin/node}
+dest=${1:-$ROOT/bin/node}
 mkdir -p "$dest"
 dest=$(cd "$dest" && pwd)
-work="$here/bin/.build"
+work="$ROOT/bin/.build"
 os=$(go env GOOS) arch=$(go env GOARCH)
 goversion=$(go env GOVERSION | sed 's/^go//; s/\.[0-9]*$//')
-log() { printf '==> %s\n' "$*" >&2; }
 
 RUNC_DIR=$dest/runc-$RUNC_VERSION-$os-$arch
 CONTAINERD_DIR=$dest/containerd-$CONTAINERD_VERSION-$os-$arch
 CNI_DIR=$dest/cni-plugins-$CNI_PLUGINS_VERSION-$os-$arch
-CNI_PLUGINS=(bridge host-local loopback portmap)
-
-# complete DIR FILE...: every FILE is an executable in DIR.
-complete() {
-  local d=$1 f
-  shift
-  for f in "$@"; do [ -x "$d/$f" ] || return 1; done
-}
 
 # debian_packages PKG...: installs the Debian packages that are missing.
 debian_packages() {
@@ -71,16 +58,9 @@ debian_packages() {
   export DEBIAN_FRONTEND=noninteractive
   if ! apt-get install -y -q --no-install-recommends "${missing[@]}" >&2; then
     log "apt-get install failed; refreshing the package lists and retrying"
-    apt-get update -q >&2
+    apt-get update -q >&2 || return 1
     apt-get install -y -q --no-install-recommends "${missing[@]}" >&2
   fi
-}
-
-# download URL FILE: the fast path; fails at once without the internet.
-download() {
-  [ "${OFFLINE:-}" = 1 ] && return 1
-  log "trying $1"
-  curl -fsSL --connect-timeout 5 --max-time 300 -o "$2" "$1" 2>/dev/null
 }
 
 # gomodule DIR MODULE VERSION PKG...: a throwaway module in DIR requiring
@@ -89,7 +69,7 @@ download() {
 gomodule() {
   local dir=$1 mod=$2 ver=$3 p
   shift 3
-  mkdir -p "$dir"
+  mkdir -p "$dir" || return 1
   [ -f "$dir/go.sum" ] && return 0
   printf 'module budgetgate.local/%s\n\ngo %s\n\nrequire %s %s\n' "$(basename "$dir")" "$goversion" "$mod" "$ver" >"$dir/go.mod"
   {
@@ -101,73 +81,61 @@ gomodule() {
   (cd "$dir" && go mod tidy >&2)
 }
 
+# build_runc OUT
+build_runc() {
+  local dir=$work/node-runc-$RUNC_VERSION
+  debian_packages gcc libc6-dev pkg-config libseccomp-dev || return 1
+  gomodule "$dir" github.com/opencontainers/runc "$RUNC_VERSION" github.com/opencontainers/runc || return 1
+  (cd "$dir" && CGO_ENABLED=1 go build -mod=mod -trimpath -tags "seccomp urfave_cli_no_docs" \
+    -ldflags "-s -w" -o "$1" github.com/opencontainers/runc)
+}
+
+# build_containerd BINARY OUT
+build_containerd() {
+  local dir=$work/node-containerd-$CONTAINERD_VERSION m=github.com/containerd/containerd/v2
+  gomodule "$dir" "$m" "$CONTAINERD_VERSION" "$m/cmd/containerd" "$m/cmd/ctr" "$m/cmd/containerd-shim-runc-v2" || return 1
+  local ld="-s -w -X $m/version.Version=$CONTAINERD_VERSION -X $m/version.Package=github.com/containerd/containerd/v2"
+  local tags="no_btrfs no_devmapper no_zfs urfave_cli_no_docs osusergo netgo"
+  [ "$1" = containerd-shim-runc-v2 ] && tags="$tags no_grpc"
+  (cd "$dir" && CGO_ENABLED=0 go build -mod=mod -trimpath -tags "$tags" -ldflags "$ld" -o "$2" "$m/cmd/$1")
+}
+
+# build_cni PACKAGE OUT
+build_cni() {
+  local dir=$work/node-cni-plugins-$CNI_PLUGINS_VERSION m=github.com/containernetworking/plugins
+  gomodule "$dir" "$m" "$CNI_PLUGINS_VERSION" "$m/plugins/main/bridge" "$m/plugins/ipam/host-local" \
+    "$m/plugins/main/loopback" "$m/plugins/meta/portmap" || return 1
+  (cd "$dir" && CGO_ENABLED=0 go build -mod=mod -trimpath \
+    -ldflags "-s -w -X $m/pkg/utils/buildversion.BuildVersion=$CNI_PLUGINS_VERSION" -o "$2" "$m/$1")
+}
+
 get_runc() {
-  complete "$RUNC_DIR" runc && return 0
-  mkdir -p "$RUNC_DIR"
-  if download "https://github.com/opencontainers/runc/releases/download/$RUNC_VERSION/runc.$arch" "$RUNC_DIR/runc.tmp"; then
-    chmod +x "$RUNC_DIR/runc.tmp" && mv "$RUNC_DIR/runc.tmp" "$RUNC_DIR/runc"
-  else
-    rm -f "$RUNC_DIR/runc.tmp"
-    log "runc: no download; building $RUNC_VERSION from the Go module proxy (cgo, seccomp; about a minute)"
-    debian_packages gcc libc6-dev pkg-config libseccomp-dev
-    local dir=$work/node-runc-$RUNC_VERSION
-    gomodule "$dir" github.com/opencontainers/runc "$RUNC_VERSION" github.com/opencontainers/runc
-    (cd "$dir" && CGO_ENABLED=1 go build -mod=mod -trimpath -tags "seccomp urfave_cli_no_docs" \
-      -ldflags "-s -w" -o "$RUNC_DIR/runc.tmp" github.com/opencontainers/runc)
-    mv "$RUNC_DIR/runc.tmp" "$RUNC_DIR/runc"
-  fi
-  log "runc: ready at $RUNC_DIR/runc ($("$RUNC_DIR/runc" --version | head -1))"
+  local base=https://github.com/opencontainers/runc/releases/download/$RUNC_VERSION
+  get_or_build runc "$RUNC_DIR/runc" "$RUNC_VERSION" \
+    --url "$base/runc.$arch" --sha256-url "$base/runc.sha256sum" \
+    --module github.com/opencontainers/runc --build build_runc --time "cgo, seccomp; about a minute"
 }
 
 get_containerd() {
-  local bins=(containerd containerd-shim-runc-v2 ctr) b
-  complete "$CONTAINERD_DIR" "${bins[@]}" && return 0
-  mkdir -p "$CONTAINERD_DIR"
-  local tmp
-  tmp=$(mktemp -d)
-  if download "https://github.com/containerd/containerd/releases/download/$CONTAINERD_VERSION/containerd-static-${CONTAINERD_VERSION#v}-$os-$arch.tar.gz" "$tmp/c.tgz" &&
-    tar -xzf "$tmp/c.tgz" -C "$tmp"; then
-    for b in "${bins[@]}"; do install -m 0755 "$tmp/bin/$b" "$CONTAINERD_DIR/$b"; done
-  else
-    log "containerd: no download; building $CONTAINERD_VERSION from the Go module proxy (static; about 3 minutes the first time)"
-    local dir=$work/node-containerd-$CONTAINERD_VERSION m=github.com/containerd/containerd/v2
-    gomodule "$dir" "$m" "$CONTAINERD_VERSION" "$m/cmd/containerd" "$m/cmd/ctr" "$m/cmd/containerd-shim-runc-v2"
-    local ld="-s -w -X $m/version.Version=$CONTAINERD_VERSION -X $m/version.Package=github.com/containerd/containerd/v2"
-    for b in "${bins[@]}"; do
-      log "containerd: building $b"
-      local tags="no_btrfs no_devmapper no_zfs urfave_cli_no_docs osusergo netgo"
-      [ "$b" = containerd-shim-runc-v2 ] && tags="$tags no_grpc"
-      (cd "$dir" && CGO_ENABLED=0 go build -mod=mod -trimpath -tags "$tags" -ldflags "$ld" \
-        -o "$tmp/$b" "$m/cmd/$b")
-    done
-    for b in "${bins[@]}"; do mv "$tmp/$b" "$CONTAINERD_DIR/$b"; done
-  fi
-  rm -rf "$tmp"
-  log "containerd: ready in $CONTAINERD_DIR ($("$CONTAINERD_DIR/containerd" --version))"
+  local b base=https://github.com/containerd/containerd/releases/download/$CONTAINERD_VERSION
+  local asset=containerd-static-${CONTAINERD_VERSION#v}-$os-$arch.tar.gz
+  for b in containerd containerd-shim-runc-v2 ctr; do
+    get_or_build "$b" "$CONTAINERD_DIR/$b" "$CONTAINERD_VERSION" \
+      --url "$base/$asset" --member "bin/$b" --sha256-url "$base/$asset.sha256sum" \
+      --module github.com/containerd/containerd/v2 --build "build_containerd $b" \
+      --time "static; about 3 minutes for the first"
+  done
 }
 
 get_cni() {
-  complete "$CNI_DIR" "${CNI_PLUGINS[@]}" && return 0
-  mkdir -p "$CNI_DIR"
-  local tmp p
-  tmp=$(mktemp -d)
-  if download "https://github.com/containernetworking/plugins/releases/download/$CNI_PLUGINS_VERSION/cni-plugins-$os-$arch-$CNI_PLUGINS_VERSION.tgz" "$tmp/c.tgz" &&
-    tar -xzf "$tmp/c.tgz" -C "$tmp"; then
-    for p in "${CNI_PLUGINS[@]}"; do install -m 0755 "$tmp/$p" "$CNI_DIR/$p"; done
-  else
-    log "CNI plugins: no download; building $CNI_PLUGINS_VERSION from the Go module proxy (static; under a minute)"
-    local dir=$work/node-cni-plugins-$CNI_PLUGINS_VERSION m=github.com/containernetworking/plugins
-    local pkgs=("$m/plugins/main/bridge" "$m/plugins/ipam/host-local" "$m/plugins/main/loopback" "$m/plugins/meta/portmap")
-    gomodule "$dir" "$m" "$CNI_PLUGINS_VERSION" "${pkgs[@]}"
-    for p in "${pkgs[@]}"; do
-      (cd "$dir" && CGO_ENABLED=0 go build -mod=mod -trimpath \
-        -ldflags "-s -w -X $m/pkg/utils/buildversion.BuildVersion=$CNI_PLUGINS_VERSION" \
-        -o "$tmp/$(basename "$p")" "$p")
-    done
-    for p in "${CNI_PLUGINS[@]}"; do mv "$tmp/$p" "$CNI_DIR/$p"; done
-  fi
-  rm -rf "$tmp"
-  log "CNI plugins: ready in $CNI_DIR (${CNI_PLUGINS[*]})"
+  local p base=https://github.com/containernetworking/plugins/releases/download/$CNI_PLUGINS_VERSION
+  local asset=cni-plugins-$os-$arch-$CNI_PLUGINS_VERSION.tgz
+  for p in plugins/main/bridge plugins/ipam/host-local plugins/main/loopback plugins/meta/portmap; do
+    get_or_build "${p##*/}" "$CNI_DIR/${p##*/}" "$CNI_PLUGINS_VERSION" \
+      --url "$base/$asset" --member "${p##*/}" --sha256-url "$base/$asset.sha256" \
+      --module github.com/containernetworking/plugins --build "build_cni $p" \
+      --time "static; under a minute for the first"
+  done
 }
 
 # What kubelet, kube-proxy and the bridge plugin call on the host.

@@ -33,11 +33,8 @@
 # kubectl's discovery cache would land in ~/.kube/cache: keep it in the state dir.
 export KUBECACHEDIR=$STATE/kube-cache
 
-# Pins from hack/versions.env; a variable already set in the environment wins.
-while IFS='=' read -r key val; do
-  case $key in [A-Z]*) [ -n "${!key:-}" ] || printf -v "$key" '%s' "$val" ;; esac
-done <"$ROOT/hack/versions.env"
-unset key val
+# The pins of hack/versions.env (RUNC_VERSION, CONTAINERD_VERSION, ...) are
+# loaded by hack/lib.sh.
 
 RS=${REAL_STATE:-$STATE/real}
 RSS=${RS#"$ROOT"/} # for messages

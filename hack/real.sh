@@ -44,7 +44,7 @@ set -euo pipefail
 TIMEOUT=${REAL_TIMEOUT:-300}
 MANAGER_IMAGE=budgetgate:e2e
 DEMO_APP_IMAGE=budgetgate-demo-app:e2e
-PROMETHEUS_IMAGE=prom/prometheus:v3.16.0 # the name test/demo/kind uses
+PROMETHEUS_IMAGE=prom/prometheus:v$PROMETHEUS_RELEASE # the name test/demo/kind uses (internal/testbin checks it)
 # test/demo/real gives the Prometheus and demo Services fixed ClusterIPs (no
 # DNS in this cluster): the 32nd and 33rd address of the default Service range.
 # A cluster with another range (REAL_SERVICE_CIDR) gets the same places in its

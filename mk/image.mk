@@ -62,8 +62,8 @@ comma := ,
 image-prometheus: prometheus ## Build bin/images/prometheus.tar from the Prometheus built from its Go module (linux/amd64: the in-cluster Prometheus of the real-node path).
 	@mkdir -p "$(IMAGES_DIR)/build"
 	@cp "$(LOCALBIN)/prometheus/prometheus" "$(IMAGES_DIR)/build/prometheus-linux-$$(go env GOARCH)"
-	@. hack/versions.env && go run ./hack/image build --binary "$(IMAGES_DIR)/build/prometheus-{os}-{arch}" \
-		--platform "linux/$$(go env GOARCH)" --name "$(IMAGE_REPO)/prometheus" --tag "v$$PROMETHEUS_RELEASE" \
+	@go run ./hack/image build --binary "$(IMAGES_DIR)/build/prometheus-{os}-{arch}" \
+		--platform "linux/$$(go env GOARCH)" --name "$(IMAGE_REPO)/prometheus" --tag "v$(PROMETHEUS_RELEASE)" \
 		--path /bin/prometheus --user 65534:65534 --source https://github.com/prometheus/prometheus \
-		--revision "$$PROMETHEUS_VERSION" --expose 9090/tcp \
+		--revision "$(PROMETHEUS_VERSION)" --expose 9090/tcp \
 		--out "$(IMAGES_DIR)/prometheus.tar" | tee "$(IMAGES_DIR)/prometheus.digest"

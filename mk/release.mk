@@ -43,11 +43,12 @@ RELEASE_HELM_PUSH_FLAGS ?=
 # hack/release, built once per make invocation.
 RELEASE_TOOL ?= $(LOCALBIN)/hack-release
 
+# Versions: CYCLONEDX_GOMOD_VERSION, ACTIONLINT_VERSION and
+# GO_CONTAINERREGISTRY_VERSION of hack/versions.env (make variables, see the
+# top of the Makefile).
 CYCLONEDX_GOMOD ?= $(LOCALBIN)/cyclonedx-gomod
-CYCLONEDX_GOMOD_VERSION ?= $(shell sed -n 's/^CYCLONEDX_GOMOD_VERSION=//p' hack/versions.env)
 ACTIONLINT ?= $(LOCALBIN)/actionlint
-ACTIONLINT_VERSION ?= $(shell sed -n 's/^ACTIONLINT_VERSION=//p' hack/versions.env)
-CRANE ?= go run github.com/google/go-containerregistry/cmd/crane@$(shell sed -n 's/^GO_CONTAINERREGISTRY_VERSION=//p' hack/versions.env)
+CRANE ?= go run github.com/google/go-containerregistry/cmd/crane@$(GO_CONTAINERREGISTRY_VERSION)
 # actionlint runs shellcheck on the workflows' run: scripts when it is installed
 # (Debian: apt-get install shellcheck); empty turns that off.
 SHELLCHECK ?= $(shell command -v shellcheck 2>/dev/null)
@@ -131,33 +132,13 @@ release-publish: ## Push dist/release/VERSION: images with crane (digests checke
 
 .PHONY: cyclonedx-gomod
 cyclonedx-gomod: ## Get cyclonedx-gomod into bin/: release download (checked against its checksums), else built from the Go module proxy.
-	@[ -n "$(CYCLONEDX_GOMOD_VERSION)" ] || { echo "CYCLONEDX_GOMOD_VERSION is not set (hack/versions.env)" >&2; exit 1; }
-	@v="$(CYCLONEDX_GOMOD_VERSION)"; bin="$(CYCLONEDX_GOMOD)"; \
-	if [ -x "$$bin-$$v" ] && [ "$$(readlink -- "$$bin" 2>/dev/null)" = "$$bin-$$v" ]; then exit 0; fi; \
-	set -e; mkdir -p "$(LOCALBIN)"; \
-	os=$$(go env GOOS); arch=$$(go env GOARCH); \
+	@v="$(CYCLONEDX_GOMOD_VERSION)"; os=$$(go env GOOS); arch=$$(go env GOARCH); \
 	base="https://github.com/CycloneDX/cyclonedx-gomod/releases/download/$$v"; \
-	asset="cyclonedx-gomod_$${v#v}_$${os}_$${arch}.tar.gz"; \
-	tmp=$$(mktemp -d); trap 'rm -rf "$$tmp"' EXIT; \
-	if [ -x "$$bin-$$v" ]; then \
-		:; \
-	elif [ "$${OFFLINE:-}" != 1 ] && echo "==> cyclonedx-gomod: trying $$base/$$asset" && \
-		curl -fsSL --connect-timeout 5 --max-time 120 -o "$$tmp/$$asset" "$$base/$$asset" 2>/dev/null && \
-		curl -fsSL --connect-timeout 5 --max-time 60 -o "$$tmp/checksums.txt" \
-			"$$base/cyclonedx-gomod_$${v#v}_checksums.txt" 2>/dev/null && \
-		(cd "$$tmp" && grep " $$asset\$$" checksums.txt | sha256sum -c --quiet -) && \
-		tar -xzf "$$tmp/$$asset" -C "$$tmp" cyclonedx-gomod; then \
-		mv "$$tmp/cyclonedx-gomod" "$$bin-$$v"; \
-	else \
-		echo "==> cyclonedx-gomod: no download; building github.com/CycloneDX/cyclonedx-gomod/cmd/cyclonedx-gomod@$$v from the Go module proxy"; \
-		(cd "$$tmp" && CGO_ENABLED=0 GOBIN="$$tmp/bin" go install -trimpath \
-			github.com/CycloneDX/cyclonedx-gomod/cmd/cyclonedx-gomod@$$v); \
-		mv "$$tmp/bin/cyclonedx-gomod" "$$bin-$$v"; \
-	fi; \
-	ln -sf "$$(realpath "$$bin-$$v")" "$$bin"; \
-	"$$bin" version | head -1
+	hack/get.sh cyclonedx-gomod "$(CYCLONEDX_GOMOD)" "$$v" \
+		--url "$$base/cyclonedx-gomod_$${v#v}_$${os}_$${arch}.tar.gz" --member cyclonedx-gomod \
+		--sha256-url "$$base/cyclonedx-gomod_$${v#v}_checksums.txt" \
+		--go-pkg "github.com/CycloneDX/cyclonedx-gomod/cmd/cyclonedx-gomod@$$v" --env CGO_ENABLED=0 --trimpath
 
 .PHONY: actionlint
-actionlint: $(LOCALBIN) ## Build actionlint into bin/ from its Go module (ACTIONLINT_VERSION in hack/versions.env).
-	@[ -n "$(ACTIONLINT_VERSION)" ] || { echo "ACTIONLINT_VERSION is not set (hack/versions.env)" >&2; exit 1; }
+actionlint: ## Build actionlint into bin/ from its Go module (ACTIONLINT_VERSION in hack/versions.env).
 	$(call go-install-tool,$(ACTIONLINT),github.com/rhysd/actionlint/cmd/actionlint,$(ACTIONLINT_VERSION))
