@@ -27,6 +27,7 @@ import (
 	slov1alpha1 "github.com/budgetgate/budgetgate/api/v1alpha1"
 	"github.com/budgetgate/budgetgate/internal/controller"
 	"github.com/budgetgate/budgetgate/internal/sli"
+	"github.com/budgetgate/budgetgate/internal/testbin"
 	bgwebhook "github.com/budgetgate/budgetgate/internal/webhook"
 )
 
@@ -63,9 +64,7 @@ var _ = BeforeSuite(func() {
 		ErrorIfCRDPathMissing: true,
 		WebhookInstallOptions: envtest.WebhookInstallOptions{Paths: []string{filepath.Join("..", "..", "config", "webhook")}},
 	}
-	if dir := envtestBinaryDir(); dir != "" {
-		testEnv.BinaryAssetsDirectory = dir
-	}
+	testEnv.BinaryAssetsDirectory = envtestBinaryDir()
 	var err error
 	cfg, err = testEnv.Start()
 	Expect(err).NotTo(HaveOccurred())
@@ -108,12 +107,16 @@ var _ = AfterSuite(func() {
 	}
 })
 
+// envtestBinaryDir is where envtest starts etcd and kube-apiserver from:
+// KUBEBUILDER_ASSETS when set (make test sets it), else bin/k8s/<K8S_VERSION
+// of hack/versions.env>-<os>-<arch> (internal/testbin), where
+// make envtest-binaries puts them.
 func envtestBinaryDir() string {
-	matches, _ := filepath.Glob(filepath.Join("..", "..", "bin", "k8s", "*"))
-	if len(matches) == 0 {
-		return ""
+	dir, err := testbin.EnvtestAssets()
+	if err != nil {
+		Fail(err.Error())
 	}
-	return matches[0]
+	return dir
 }
 
 // scriptedSource answers with one error ratio per SLO (keyed by its errors

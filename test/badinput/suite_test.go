@@ -33,6 +33,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/webhook"
 
 	slov1alpha1 "github.com/budgetgate/budgetgate/api/v1alpha1"
+	"github.com/budgetgate/budgetgate/internal/testbin"
 	bgwebhook "github.com/budgetgate/budgetgate/internal/webhook"
 )
 
@@ -68,9 +69,7 @@ var _ = BeforeSuite(func() {
 		ErrorIfCRDPathMissing: true,
 		WebhookInstallOptions: envtest.WebhookInstallOptions{Paths: []string{filepath.Join("..", "..", "config", "webhook")}},
 	}
-	if dir := envtestBinaryDir(); dir != "" {
-		testEnv.BinaryAssetsDirectory = dir
-	}
+	testEnv.BinaryAssetsDirectory = envtestBinaryDir()
 	var err error
 	cfg, err = testEnv.Start()
 	Expect(err).NotTo(HaveOccurred())
@@ -112,15 +111,14 @@ var _ = AfterSuite(func() {
 	}
 })
 
-// envtestBinaryDir is where make envtest-binaries puts etcd, kube-apiserver
-// and kubectl; KUBEBUILDER_ASSETS, when set, wins.
+// envtestBinaryDir is where envtest starts etcd and kube-apiserver from:
+// KUBEBUILDER_ASSETS when set (make test sets it), else bin/k8s/<K8S_VERSION
+// of hack/versions.env>-<os>-<arch> (internal/testbin), where
+// make envtest-binaries puts them.
 func envtestBinaryDir() string {
-	if dir := os.Getenv("KUBEBUILDER_ASSETS"); dir != "" {
-		return dir
+	dir, err := testbin.EnvtestAssets()
+	if err != nil {
+		Fail(err.Error())
 	}
-	matches, _ := filepath.Glob(filepath.Join("..", "..", "bin", "k8s", "*"))
-	if len(matches) == 0 {
-		return ""
-	}
-	return matches[0]
+	return dir
 }

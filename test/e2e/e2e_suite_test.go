@@ -13,7 +13,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -22,6 +21,7 @@ import (
 	. "github.com/onsi/gomega"
 	"sigs.k8s.io/yaml"
 
+	"github.com/budgetgate/budgetgate/internal/testbin"
 	"github.com/budgetgate/budgetgate/test/utils"
 )
 
@@ -84,7 +84,9 @@ var _ = BeforeSuite(func() {
 	state = env("E2E_STATE", filepath.Join(root, ".cluster", "e2e-run"))
 	Expect(os.RemoveAll(state)).To(Succeed())
 	Expect(os.MkdirAll(state, 0o755)).To(Succeed())
-	kubectl = utils.Kubectl{Path: env("E2E_KUBECTL", bin("k8s", "1.37.2-"+runtime.GOOS+"-"+runtime.GOARCH, "kubectl")), Kubeconfig: kubeconfig}
+	defaultKubectl, err := testbin.Kubectl() // bin/k8s/<K8S_VERSION>-<os>-<arch>/kubectl
+	Expect(err).NotTo(HaveOccurred())
+	kubectl = utils.Kubectl{Path: env("E2E_KUBECTL", defaultKubectl), Kubeconfig: kubeconfig}
 
 	if installedBy() == "" {
 		By("validating dist/install.yaml against the cluster (server-side dry run)")
@@ -98,7 +100,7 @@ var _ = BeforeSuite(func() {
 		Expect(applyKinds(install, "Namespace", "CustomResourceDefinition", "ServiceAccount",
 			"ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding")).To(Succeed())
 	}
-	_, err := kubectl.Run("", "wait", "--for=condition=Established", "crd", "--all", "--timeout=60s")
+	_, err = kubectl.Run("", "wait", "--for=condition=Established", "crd", "--all", "--timeout=60s")
 	Expect(err).NotTo(HaveOccurred())
 
 	switch os.Getenv("E2E_CLUSTER") {

@@ -4,7 +4,8 @@
 // test ends.
 //
 // The binaries come from $PROMETHEUS_BIN and $PROMTOOL_BIN, else from
-// bin/prometheus/ at the module root (hack/prometheus.sh puts them there).
+// bin/prometheus/ at the module root (hack/prometheus.sh puts them there;
+// internal/testbin knows where).
 // Without them tests skip, unless BUDGETGATE_REQUIRE_PROMETHEUS=1 makes
 // them fail.
 package prometheustest
@@ -24,6 +25,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/budgetgate/budgetgate/internal/testbin"
 )
 
 // Environment variables read by Find and Require.
@@ -40,32 +43,22 @@ type Binaries struct {
 }
 
 // Find locates the binaries: $PROMETHEUS_BIN and $PROMTOOL_BIN, else
-// bin/prometheus/{prometheus,promtool} under the nearest directory above the
-// working directory that holds go.mod.
+// prometheus and promtool in bin/prometheus at the module root, where
+// hack/prometheus.sh puts them at hack/versions.env's PROMETHEUS_VERSION
+// (internal/testbin).
 func Find() (Binaries, error) {
-	var dir string
-	if wd, err := os.Getwd(); err == nil {
-		for d := wd; ; d = filepath.Dir(d) {
-			if _, err := os.Stat(filepath.Join(d, "go.mod")); err == nil {
-				dir = filepath.Join(d, "bin", "prometheus")
-				break
-			}
-			if filepath.Dir(d) == d {
-				break
-			}
-		}
-	}
+	dir, dirErr := testbin.PrometheusDir()
 	b := Binaries{Prometheus: os.Getenv(EnvPrometheus), Promtool: os.Getenv(EnvPromtool)}
-	if b.Prometheus == "" && dir != "" {
+	if b.Prometheus == "" && dirErr == nil {
 		b.Prometheus = filepath.Join(dir, "prometheus")
 	}
-	if b.Promtool == "" && dir != "" {
+	if b.Promtool == "" && dirErr == nil {
 		b.Promtool = filepath.Join(dir, "promtool")
 	}
 	var errs []error
 	for _, p := range []string{b.Prometheus, b.Promtool} {
 		if p == "" {
-			errs = append(errs, errors.New("no go.mod above the working directory"))
+			errs = append(errs, dirErr)
 		} else if fi, err := os.Stat(p); err != nil {
 			errs = append(errs, err)
 		} else if fi.Mode()&0o111 == 0 {

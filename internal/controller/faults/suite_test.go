@@ -6,7 +6,6 @@ package faults_test
 
 import (
 	"context"
-	"os"
 	"path/filepath"
 	"testing"
 	"time"
@@ -23,6 +22,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
 	slov1alpha1 "github.com/budgetgate/budgetgate/api/v1alpha1"
+	"github.com/budgetgate/budgetgate/internal/testbin"
 )
 
 var (
@@ -67,15 +67,14 @@ var _ = AfterSuite(func() {
 	}
 })
 
-// envtestBinaryDir is KUBEBUILDER_ASSETS when set (make test sets it), else the
-// first directory under bin/k8s, for running the suite from an IDE.
+// envtestBinaryDir is where envtest starts etcd and kube-apiserver from:
+// KUBEBUILDER_ASSETS when set (make test sets it), else bin/k8s/<K8S_VERSION
+// of hack/versions.env>-<os>-<arch> (internal/testbin), where
+// make envtest-binaries puts them.
 func envtestBinaryDir() string {
-	if dir := os.Getenv("KUBEBUILDER_ASSETS"); dir != "" {
-		return dir
+	dir, err := testbin.EnvtestAssets()
+	if err != nil {
+		Fail(err.Error())
 	}
-	matches, _ := filepath.Glob(filepath.Join("..", "..", "..", "bin", "k8s", "*"))
-	if len(matches) == 0 {
-		Fail("no envtest binaries: run `make test`, which builds them into bin/k8s")
-	}
-	return matches[0]
+	return dir
 }
