@@ -14,12 +14,16 @@
 # API server is a local process, it reaches webhooks served on this machine
 # (https://127.0.0.1:PORT) directly. Rerunning it on a healthy cluster only
 # re-checks it; a broken leftover cluster is deleted and created again.
+# KWOKCTL_CREATE_ARGS adds flags to `kwokctl create cluster` (whitespace-split),
+# e.g. --extra-args for a component: `make bench-scale` raises
+# kube-controller-manager's client QPS with it.
 set -euo pipefail
 # shellcheck source=hack/lib.sh
 . "$(dirname "$0")/lib.sh"
 
 NODES=${NODES:-3}
 TIMEOUT=${CLUSTER_TIMEOUT:-180}
+read -r -a CREATE_ARGS <<<"${KWOKCTL_CREATE_ARGS:-}"
 start=$(now)
 
 log "cluster binaries (bin/k8s, bin/kwok; built from the Go module proxy when they cannot be downloaded)"
@@ -52,6 +56,7 @@ else
     --kube-scheduler-binary "$K8S_BIN/kube-scheduler" \
     --kwok-controller-binary "$KWOK_BIN/kwok" \
     --extra-args kube-controller-manager=use-service-account-credentials=true \
+    "${CREATE_ARGS[@]}" \
     --kubeconfig "$KUBECONFIG_FILE" \
     --wait "${TIMEOUT}s" \
     --timeout "${TIMEOUT}s" >>"$STATE/cluster-up.log" 2>&1; then
