@@ -41,10 +41,12 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/tools/leaderelection/resourcelock"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
+	crleaderelection "sigs.k8s.io/controller-runtime/pkg/leaderelection"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 	"sigs.k8s.io/controller-runtime/pkg/metrics/filters"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
@@ -53,12 +55,16 @@ import (
 	slov1alpha1 "github.com/budgetgate/budgetgate/api/v1alpha1"
 	"github.com/budgetgate/budgetgate/internal/certsync"
 	"github.com/budgetgate/budgetgate/internal/controller"
+	"github.com/budgetgate/budgetgate/internal/leader"
 	"github.com/budgetgate/budgetgate/internal/sli"
 	"github.com/budgetgate/budgetgate/internal/version"
 	bgwebhook "github.com/budgetgate/budgetgate/internal/webhook"
 	"github.com/budgetgate/budgetgate/internal/workload"
 	// +kubebuilder:scaffold:imports
 )
+
+// leaseName is the leader election Lease, in the operator's namespace.
+const leaseName = "budgetgate.slo.budgetgate.dev"
 
 var (
 	scheme   = runtime.NewScheme()
@@ -213,18 +219,37 @@ func run(ctx context.Context, o options) error {
 		metricsOptions.CertDir, metricsOptions.CertName, metricsOptions.KeyName = o.metricsCertPath, o.metricsCertName, o.metricsCertKey
 	}
 
-	mgr, err := ctrl.NewManager(ctrl.GetConfigOrDie(), ctrl.Options{
+	cfg := ctrl.GetConfigOrDie()
+	// The reconcilers write only while this replica holds the lease (see
+	// internal/leader): the lock is controller-runtime's own, wrapped.
+	renewDeadline := 10 * time.Second // controller-runtime's default; the fence counts with it
+	var (
+		lease *leader.Lease
+		lock  resourcelock.Interface
+		err   error
+	)
+	if o.leaderElect {
+		if lease, err = leader.NewLease(cfg, crleaderelection.Options{LeaderElection: true, LeaderElectionID: leaseName,
+			LeaderElectionNamespace: o.leaderElectionNamespace, RenewDeadline: renewDeadline}); err != nil {
+			return fmt.Errorf("setting up leader election: %w", err)
+		}
+		lock = lease
+		setupLog.Info("Running for the leader lease", "lease", lease.Describe(), "identity", lease.Identity())
+	}
+	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme:                 scheme,
 		Metrics:                metricsOptions,
 		WebhookServer:          webhookServer,
 		HealthProbeBindAddress: o.probeAddr,
 		PprofBindAddress:       o.pprofAddr,
 		LeaderElection:         o.leaderElect,
-		LeaderElectionID:       "budgetgate.slo.budgetgate.dev",
+		LeaderElectionID:       leaseName,
 		// The program ends as soon as the manager stops, so stepping down on
 		// cancel is safe and hands over to the next replica at once.
-		LeaderElectionReleaseOnCancel: true,
-		LeaderElectionNamespace:       o.leaderElectionNamespace,
+		LeaderElectionReleaseOnCancel:       true,
+		LeaderElectionNamespace:             o.leaderElectionNamespace,
+		LeaderElectionResourceLockInterface: lock,
+		RenewDeadline:                       &renewDeadline,
 		// The operator caches only its own kinds (workloads are listed on demand),
 		// and drops managedFields from what it caches.
 		Cache: cache.Options{
@@ -241,11 +266,17 @@ func run(ctx context.Context, o options) error {
 	if err != nil {
 		return fmt.Errorf("creating the manager: %w", err)
 	}
+	var fence func() error
+	if lease != nil {
+		lease.UseRecorder(mgr.GetEventRecorder("budgetgate"))
+		fence = lease.Held
+	}
 	if err := controller.Setup(ctx, mgr, controller.Config{
 		PrometheusAddress: o.prometheusAddress,
 		QueryTimeout:      o.queryTimeout,
 		Sources:           controller.PrometheusSources(sli.WithTimeout(o.queryTimeout)),
 		Kinds:             kinds,
+		Fence:             fence,
 	}); err != nil {
 		return fmt.Errorf("setting up controllers: %w", err)
 	}

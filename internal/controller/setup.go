@@ -10,6 +10,7 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
 
+	"github.com/budgetgate/budgetgate/internal/leader"
 	"github.com/budgetgate/budgetgate/internal/sli"
 	"github.com/budgetgate/budgetgate/internal/workload"
 )
@@ -32,6 +33,12 @@ type Config struct {
 	MaxConcurrentReconciles int
 	// Kinds are the gated workload kinds; workload.Default() by default.
 	Kinds *workload.Registry
+	// Fence, when set, is asked before every SLO evaluation and every write
+	// and Event of the controllers, which are skipped or refused while it
+	// fails. main.go passes the leader lease's Held (internal/leader): a
+	// replica that may have lost its lease stops writing at once, not when its
+	// manager exits a renew deadline later.
+	Fence func() error
 }
 
 // Setup registers the field indexes and the three controllers with the manager.
@@ -54,24 +61,29 @@ func Setup(ctx context.Context, mgr ctrl.Manager, cfg Config) error {
 	if err := SetupIndexes(ctx, mgr); err != nil {
 		return fmt.Errorf("setting up indexes: %w", err)
 	}
+	c, events := mgr.GetClient(), mgr.GetEventRecorder("budgetgate")
+	if cfg.Fence != nil {
+		c, events = leader.Fence(c, cfg.Fence), leader.FenceRecorder(events, cfg.Fence)
+	}
 	slo := &ServiceLevelObjectiveReconciler{
-		Client:            mgr.GetClient(),
+		Client:            c,
 		APIReader:         mgr.GetAPIReader(),
-		Recorder:          mgr.GetEventRecorder("budgetgate"),
+		Recorder:          events,
 		Clock:             cfg.Clock,
 		Sources:           cfg.Sources,
 		PrometheusAddress: cfg.PrometheusAddress,
 		QueryTimeout:      cfg.QueryTimeout,
 		RequeueAfter:      cfg.RequeueAfter,
 		Kinds:             cfg.Kinds,
+		Fence:             cfg.Fence,
 	}
 	if err := slo.SetupWithManager(mgr, controller.Options{MaxConcurrentReconciles: cfg.MaxConcurrentReconciles}); err != nil {
 		return fmt.Errorf("setting up the ServiceLevelObjective controller: %w", err)
 	}
-	if err := (&ErrorBudgetPolicyReconciler{Client: mgr.GetClient()}).SetupWithManager(mgr, controller.Options{}); err != nil {
+	if err := (&ErrorBudgetPolicyReconciler{Client: c}).SetupWithManager(mgr, controller.Options{}); err != nil {
 		return fmt.Errorf("setting up the ErrorBudgetPolicy controller: %w", err)
 	}
-	if err := (&FreezeExceptionReconciler{Client: mgr.GetClient(), Clock: cfg.Clock}).SetupWithManager(mgr, controller.Options{}); err != nil {
+	if err := (&FreezeExceptionReconciler{Client: c, Clock: cfg.Clock}).SetupWithManager(mgr, controller.Options{}); err != nil {
 		return fmt.Errorf("setting up the FreezeException controller: %w", err)
 	}
 	return nil

@@ -56,6 +56,8 @@ type ServiceLevelObjectiveReconciler struct {
 	RequeueAfter func(interval time.Duration) time.Duration
 	// Kinds are the gated workload kinds.
 	Kinds *workload.Registry
+	// Fence, when set, must pass before an evaluation starts (Config.Fence).
+	Fence func() error
 
 	// seriesChecks remembers, per SLO, when its errors selector was last
 	// checked for series and whether it had any.
@@ -69,6 +71,10 @@ type ServiceLevelObjectiveReconciler struct {
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
 // +kubebuilder:rbac:groups=apps,resources=deployments;statefulsets;daemonsets,verbs=get;list;patch
 
+// fenceRetry is how soon an SLO is looked at again when the fence stopped its
+// evaluation: the leader election's retry period.
+const fenceRetry = 2 * time.Second
+
 // Reconcile evaluates one SLO.
 func (r *ServiceLevelObjectiveReconciler) Reconcile(ctx context.Context, req ctrl.Request) (result ctrl.Result, retErr error) {
 	start := r.Clock.Now()
@@ -81,6 +87,17 @@ func (r *ServiceLevelObjectiveReconciler) Reconcile(ctx context.Context, req ctr
 	}
 	log := ctrl.LoggerFrom(ctx).WithValues("slo", klog.KObj(slo))
 	ctx = ctrl.LoggerInto(ctx, log)
+
+	if r.Fence != nil {
+		if err := r.Fence(); err != nil {
+			// The lease may be another replica's: measure nothing and write
+			// nothing (the client is fenced too). Look again soon rather than
+			// fail: a renewal that was only late makes this replica lead again,
+			// a lost lease ends the manager within the renew deadline.
+			log.Info("Not evaluating SLO: this replica may have lost the leader lease", "reason", err.Error())
+			return ctrl.Result{RequeueAfter: fenceRetry}, nil
+		}
+	}
 
 	if !slo.DeletionTimestamp.IsZero() {
 		return ctrl.Result{}, r.finalize(ctx, slo)
