@@ -107,6 +107,7 @@ for ns in /run/netns/cni-*; do
 done
 
 # 5. Network.
+reclaim_stale_bridge
 if ip link show "$BRIDGE" >/dev/null 2>&1; then
   alias=$(ip -o link show "$BRIDGE" | sed -n 's/.* alias \(.*\)$/\1/p')
   if [ "$alias" = "budgetgate $RS" ]; then

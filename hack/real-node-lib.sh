@@ -213,6 +213,42 @@ mounts_under() {
   done | awk '{print length, $0}' | sort -rn | cut -d' ' -f2- | awk '!seen[$0]++'
 }
 
+# A bridge named $BRIDGE carries the alias "budgetgate <state dir>" of the cluster
+# that made it. One whose cluster no longer runs (its state dir is gone, or no
+# kubelet, kube-proxy or containerd runs anywhere on this machine) is stale: a
+# cluster left behind by a killed run, or a machine image taken while one was up.
+# bridge_alias prints the alias of the bridge (empty when none or no alias).
+bridge_alias() {
+  ip -o link show "$BRIDGE" 2>/dev/null | sed -n 's/.* alias \(.*\)$/\1/p' || true
+}
+# bridge_owner_runs ALIAS: does the cluster that made the bridge still run?
+bridge_owner_runs() {
+  local dir=${1#budgetgate }
+  [ "$dir" != "$1" ] || return 0 # not ours to judge: some other software's link
+  [ -d "$dir" ] || return 1
+  local pid comm
+  for pid in /proc/[0-9]*; do
+    comm=$(cat "$pid/comm" 2>/dev/null) || continue
+    case $comm in kubelet | kube-proxy | containerd) return 0 ;; esac
+  done
+  return 1
+}
+# reclaim_stale_bridge: delete the bridge, its veths and the route to the Service
+# range when they belong to a budgetgate cluster that no longer runs.
+reclaim_stale_bridge() {
+  local alias v
+  ip link show "$BRIDGE" >/dev/null 2>&1 || return 0
+  alias=$(bridge_alias)
+  [ -n "$alias" ] && [ "$alias" != "budgetgate $RS" ] || return 0
+  bridge_owner_runs "$alias" && return 0
+  warn "$BRIDGE was left by a cluster that no longer runs (alias '$alias'): removing it, its veths and its routes"
+  for v in $(ip -o link show master "$BRIDGE" 2>/dev/null | awk -F': ' '{print $2}' | cut -d@ -f1); do
+    ip link del "$v" 2>/dev/null || true
+  done
+  ip link del "$BRIDGE" 2>/dev/null || true
+  ip route del "$SERVICE_CIDR" 2>/dev/null || true
+}
+
 # node_pids: processes of the node (by executable under bin/node or the
 # kubelet/kube-proxy of bin/k8s, or a shim/pause/container whose cgroup is
 # under kubepods), excluding this shell.

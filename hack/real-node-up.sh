@@ -259,7 +259,8 @@ preflight() {
 
   # Address ranges: ours, or free.
   local alias
-  alias=$(ip -o link show "$BRIDGE" 2>/dev/null | sed -n 's/.* alias \(.*\)$/\1/p' || true)
+  reclaim_stale_bridge
+  alias=$(bridge_alias)
   if ip link show "$BRIDGE" >/dev/null 2>&1 && [ "$alias" != "budgetgate $RS" ]; then
     unsupported "a link named $BRIDGE exists and is not this cluster's (alias '${alias:-none}'); another real-node cluster (state elsewhere) may be up: run its make cluster-down-real"
   fi
