@@ -32,6 +32,7 @@ mkdir -p "$STATE"
 
 kwokctl() { "$KWOK_BIN/kwokctl" --name "$CLUSTER_NAME" "$@"; }
 cluster_exists() { "$KWOK_BIN/kwokctl" get clusters 2>/dev/null | grep -qx "$CLUSTER_NAME"; }
+port_taken() { grep -qs 'bind: address already in use' "$STATE"/kwok/clusters/"$CLUSTER_NAME"/logs/*.log; }
 
 if cluster_exists && cluster_healthy; then
   ok "cluster $CLUSTER_NAME is already up"
@@ -40,29 +41,42 @@ else
     warn "cluster $CLUSTER_NAME exists but its API server does not answer; recreating it"
     kwokctl delete cluster >>"$STATE/cluster-up.log" 2>&1 || true
   fi
-  log "creating kwok cluster $CLUSTER_NAME (kwokctl --runtime binary; log: $S/cluster-up.log)"
-  rm -f "$KUBECONFIG_FILE"
-  # KWOK_KUBE_VERSION tells kwokctl which flags our binaries take;
-  # KWOK_KUBECTL_BINARY keeps `kwokctl kubectl` off the network.
-  # use-service-account-credentials: each controller acts as its own
-  # ServiceAccount, as on kubeadm, kind and managed clusters (kwokctl would
-  # otherwise run them all as its admin user); budgetgate's history gate knows
-  # the workload controllers by these identities.
-  if ! KWOK_KUBE_VERSION=$K8S_VERSION KWOK_KUBECTL_BINARY=$KUBECTL kwokctl create cluster \
-    --runtime binary \
-    --etcd-binary "$K8S_BIN/etcd" \
-    --kube-apiserver-binary "$K8S_BIN/kube-apiserver" \
-    --kube-controller-manager-binary "$K8S_BIN/kube-controller-manager" \
-    --kube-scheduler-binary "$K8S_BIN/kube-scheduler" \
-    --kwok-controller-binary "$KWOK_BIN/kwok" \
-    --extra-args kube-controller-manager=use-service-account-credentials=true \
-    "${CREATE_ARGS[@]}" \
-    --kubeconfig "$KUBECONFIG_FILE" \
-    --wait "${TIMEOUT}s" \
-    --timeout "${TIMEOUT}s" >>"$STATE/cluster-up.log" 2>&1; then
-    tail -20 "$STATE/cluster-up.log" >&2
-    die "kwokctl create cluster failed. See $S/cluster-up.log and the component logs: $S/kwok/clusters/$CLUSTER_NAME/logs/"
-  fi
+  # kwokctl picks free ports when it creates the cluster, and a component
+  # binds its port only when it starts: on a machine where other clusters come
+  # up at the same time, one can take the port first. The component then exits
+  # ("bind: address already in use") and the cluster looks up but never
+  # schedules; recreate it, with new ports.
+  for attempt in 1 2 3; do
+    log "creating kwok cluster $CLUSTER_NAME (kwokctl --runtime binary; log: $S/cluster-up.log)"
+    rm -f "$KUBECONFIG_FILE"
+    # KWOK_KUBE_VERSION tells kwokctl which flags our binaries take;
+    # KWOK_KUBECTL_BINARY keeps `kwokctl kubectl` off the network.
+    # use-service-account-credentials: each controller acts as its own
+    # ServiceAccount, as on kubeadm, kind and managed clusters (kwokctl would
+    # otherwise run them all as its admin user); budgetgate's history gate knows
+    # the workload controllers by these identities.
+    if ! KWOK_KUBE_VERSION=$K8S_VERSION KWOK_KUBECTL_BINARY=$KUBECTL kwokctl create cluster \
+      --runtime binary \
+      --etcd-binary "$K8S_BIN/etcd" \
+      --kube-apiserver-binary "$K8S_BIN/kube-apiserver" \
+      --kube-controller-manager-binary "$K8S_BIN/kube-controller-manager" \
+      --kube-scheduler-binary "$K8S_BIN/kube-scheduler" \
+      --kwok-controller-binary "$KWOK_BIN/kwok" \
+      --extra-args kube-controller-manager=use-service-account-credentials=true \
+      "${CREATE_ARGS[@]}" \
+      --kubeconfig "$KUBECONFIG_FILE" \
+      --wait "${TIMEOUT}s" \
+      --timeout "${TIMEOUT}s" >>"$STATE/cluster-up.log" 2>&1; then
+      tail -20 "$STATE/cluster-up.log" >&2
+      die "kwokctl create cluster failed. See $S/cluster-up.log and the component logs: $S/kwok/clusters/$CLUSTER_NAME/logs/"
+    fi
+    sleep 2 # a component that lost its port exits at once
+    port_taken || break
+    [ "$attempt" -lt 3 ] || die "a component of cluster $CLUSTER_NAME found its port taken three times; see $S/kwok/clusters/$CLUSTER_NAME/logs/"
+    warn "a component of cluster $CLUSTER_NAME found its port taken ($(grep -ls 'bind: address already in use' "$STATE"/kwok/clusters/"$CLUSTER_NAME"/logs/*.log | xargs -n1 basename | tr '\n' ' ')); recreating the cluster"
+    kwokctl delete cluster >>"$STATE/cluster-up.log" 2>&1 || true
+    rm -rf "$STATE/kwok/clusters/$CLUSTER_NAME" # its logs, which port_taken reads
+  done
   ok "API server up ($(k config view --minify -o jsonpath='{.clusters[0].cluster.server}'))"
 fi
 
@@ -82,6 +96,10 @@ k create namespace kwok-smoke >/dev/null
 k -n kwok-smoke create deployment smoke --image=registry.example/smoke:1 --replicas=2 >/dev/null
 if ! k -n kwok-smoke rollout status deployment/smoke --timeout=90s >/dev/null; then
   k -n kwok-smoke get deployment,replicaset,pods -o wide >&2 || true
+  if port_taken; then
+    grep -hs 'bind: address already in use' "$STATE"/kwok/clusters/"$CLUSTER_NAME"/logs/*.log | tail -2 >&2
+    die "a component of cluster $CLUSTER_NAME exited because another process took its port; run make cluster-down, then this again"
+  fi
   die "the smoke Deployment did not become Available within 90s. See $S/kwok/clusters/$CLUSTER_NAME/logs/ (kube-controller-manager.log, kube-scheduler.log, kwok-controller.log)"
 fi
 k delete namespace kwok-smoke --wait=false >/dev/null
