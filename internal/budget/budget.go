@@ -13,7 +13,7 @@ func BurnRate(errorRatio, target float64) float64 {
 	if math.IsNaN(errorRatio) || math.IsNaN(target) {
 		return math.NaN()
 	}
-	allowed := 1 - target
+	allowed := AllowedErrorRatio(target)
 	if allowed > 0 {
 		return errorRatio / allowed
 	}
@@ -24,6 +24,13 @@ func BurnRate(errorRatio, target float64) float64 {
 		return math.Inf(-1)
 	}
 	return 0
+}
+
+// AllowedErrorRatio is the error ratio a target allows, 1 − target: the
+// error budget as a ratio (0.0010000000000000009 for 0.999), which BurnRate
+// divides by.
+func AllowedErrorRatio(target float64) float64 {
+	return 1 - target
 }
 
 // ComputeBudget is the error budget of a target given the error ratio measured over

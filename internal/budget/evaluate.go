@@ -150,20 +150,42 @@ func advance(p Policy, rules []RuleResult, prev State, now time.Time) (next Stat
 const Tolerance = 1e-9
 
 // AtLeast reports whether v ≥ threshold within Tolerance (relative to the
-// threshold, and at least Tolerance absolute).
+// threshold, and at least Tolerance absolute): v ≥ AtLeastBound(threshold).
 func AtLeast(v, threshold float64) bool {
-	return v >= threshold || isFinite(threshold) && threshold-v <= Tolerance*math.Max(1, math.Abs(threshold))
+	return v >= threshold || v >= AtLeastBound(threshold)
+}
+
+// AtLeastBound is the least value that AtLeast accepts for threshold:
+// threshold − Tolerance × max(1, |threshold|), or threshold itself when it is
+// not finite. Generated alert rules compare with it (">= 14.3999999856"), so
+// that an alert and the rule it mirrors decide alike at the threshold.
+func AtLeastBound(threshold float64) float64 {
+	if !isFinite(threshold) {
+		return threshold
+	}
+	return threshold - Tolerance*math.Max(1, math.Abs(threshold))
 }
 
 // AtMost reports whether v ≤ bound within Tolerance (relative to the bound, and
-// at least Tolerance absolute: a budget of 8.9e-16 left is exhausted).
+// at least Tolerance absolute: a budget of 8.9e-16 left is exhausted):
+// v ≤ AtMostBound(bound).
 func AtMost(v, bound float64) bool {
-	return v <= bound || isFinite(bound) && v-bound <= Tolerance*math.Max(1, math.Abs(bound))
+	return v <= bound || v <= AtMostBound(bound)
 }
 
-// releaseMargin is p.ReleaseMargin, or 0 when it is not finite (which
-// ValidatePolicy rejects).
-func releaseMargin(p Policy) float64 {
+// AtMostBound is the greatest value that AtMost accepts for bound: bound +
+// Tolerance × max(1, |bound|), or bound itself when it is not finite.
+func AtMostBound(bound float64) float64 {
+	if !isFinite(bound) {
+		return bound
+	}
+	return bound + Tolerance*math.Max(1, math.Abs(bound))
+}
+
+// ReleaseMargin is the release margin Evaluate applies to budget Freeze
+// rules: p.ReleaseMargin, or 0 when it is not finite (which ValidatePolicy
+// rejects).
+func ReleaseMargin(p Policy) float64 {
 	if !isFinite(p.ReleaseMargin) {
 		return 0
 	}
@@ -256,7 +278,7 @@ func evalRule(o Objective, p Policy, r Rule,
 		// Hysteresis: a budget Freeze rule that fired keeps firing until the
 		// budget is above the release margin, so that a budget hovering at its
 		// bound does not freeze and lift with every evaluation.
-		if margin := releaseMargin(p); !fired && r.Action == ActionFreeze && mem.Firing && margin > bound && AtMost(budget.Remaining, margin) {
+		if margin := ReleaseMargin(p); !fired && r.Action == ActionFreeze && mem.Firing && margin > bound && AtMost(budget.Remaining, margin) {
 			fired = true
 			res.Message += fmt.Sprintf(", but fired and holds until the budget is above %s (releaseMargin)", formatPercent(margin))
 		}

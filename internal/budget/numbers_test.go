@@ -259,3 +259,26 @@ func TestMinEventsAuto(t *testing.T) {
 		t.Errorf("MinEvents without burn Freeze rules = %v", got)
 	}
 }
+
+// TestAtLeastAtMostBounds: the bounds that generated alert rules compare with
+// decide exactly as AtLeast and AtMost do, at and next to the bound.
+func TestAtLeastAtMostBounds(t *testing.T) {
+	for _, th := range []float64{0, 1, 3, 6, 14.4, 13.44, 3.36, 0.05, -0.2, 1e-12, 1e9} {
+		lo, hi := AtLeastBound(th), AtMostBound(th)
+		for _, v := range []float64{lo, math.Nextafter(lo, math.Inf(-1)), math.Nextafter(lo, math.Inf(1)),
+			hi, math.Nextafter(hi, math.Inf(-1)), math.Nextafter(hi, math.Inf(1)), th} {
+			if got, want := AtLeast(v, th), v >= lo; got != want {
+				t.Errorf("AtLeast(%v, %v) = %v, but v >= AtLeastBound = %v", v, th, got, want)
+			}
+			if got, want := AtMost(v, th), v <= hi; got != want {
+				t.Errorf("AtMost(%v, %v) = %v, but v <= AtMostBound = %v", v, th, got, want)
+			}
+		}
+	}
+	if got := AtLeastBound(14.4); got != 14.399999985600001 {
+		t.Errorf("AtLeastBound(14.4) = %v, want 14.399999985600001", got)
+	}
+	if got := AllowedErrorRatio(0.999); got != 0.0010000000000000009 {
+		t.Errorf("AllowedErrorRatio(0.999) = %v, want 0.0010000000000000009 (1 - 0.999 in float64)", got)
+	}
+}

@@ -55,18 +55,38 @@ func BuildQuery(ind Indicator, window time.Duration) (string, error) {
 // buildQuery is BuildQuery for an indicator and window already checked.
 func buildQuery(ind Indicator, window time.Duration) string {
 	w := model.Duration(window).String()
-	switch {
-	case ind.Ratio != nil:
-		total := increase(ind.Ratio.Total, w)
-		return combine("("+increase(ind.Ratio.Errors, w)+" or vector(0)) / "+total, total)
-	case ind.Latency != nil:
-		total := increase(ind.Latency.Total, w)
-		return combine("1 - "+increase(ind.Latency.Success, w)+" / "+total, total)
-	case ind.QueryEvents != "":
-		return combine("("+strings.ReplaceAll(ind.Query, WindowVar, w)+")", "("+strings.ReplaceAll(ind.QueryEvents, WindowVar, w)+")")
-	default:
+	events := EventsExpr(ind, w)
+	if events == "" {
 		return strings.ReplaceAll(ind.Query, WindowVar, w)
 	}
+	return combine(RatioExpr(ind, w), events)
+}
+
+// RatioExpr is the PromQL of the indicator's error ratio over window (a
+// PromQL duration such as "1h"), exactly as BuildQuery measures it. The rules
+// generator (internal/rules) records the same expressions.
+func RatioExpr(ind Indicator, window string) string {
+	switch {
+	case ind.Ratio != nil:
+		return "(" + increase(ind.Ratio.Errors, window) + " or vector(0)) / " + increase(ind.Ratio.Total, window)
+	case ind.Latency != nil:
+		return "1 - " + increase(ind.Latency.Success, window) + " / " + increase(ind.Latency.Total, window)
+	}
+	return "(" + strings.ReplaceAll(ind.Query, WindowVar, window) + ")"
+}
+
+// EventsExpr is the PromQL of the indicator's number of events over window,
+// or "" for a query indicator without QueryEvents, which cannot count them.
+func EventsExpr(ind Indicator, window string) string {
+	switch {
+	case ind.Ratio != nil:
+		return increase(ind.Ratio.Total, window)
+	case ind.Latency != nil:
+		return increase(ind.Latency.Total, window)
+	case ind.QueryEvents != "":
+		return "(" + strings.ReplaceAll(ind.QueryEvents, WindowVar, window) + ")"
+	}
+	return ""
 }
 
 func increase(selector, window string) string {
