@@ -54,6 +54,7 @@ import (
 
 	slov1alpha1 "github.com/budgetgate/budgetgate/api/v1alpha1"
 	"github.com/budgetgate/budgetgate/internal/certsync"
+	"github.com/budgetgate/budgetgate/internal/certtrust"
 	"github.com/budgetgate/budgetgate/internal/controller"
 	"github.com/budgetgate/budgetgate/internal/leader"
 	"github.com/budgetgate/budgetgate/internal/sli"
@@ -65,6 +66,26 @@ import (
 
 // leaseName is the leader election Lease, in the operator's namespace.
 const leaseName = "budgetgate.slo.budgetgate.dev"
+
+// Leader election timings, shorter than controller-runtime's defaults (15s,
+// 10s, 2s). When the leader dies without stepping down, another replica takes
+// the lease once leaseDuration has passed since it last saw the leader renew,
+// at its next try; it sees a renewal, and tries again, within one retry
+// period jittered by client-go's factor 1.2. So the SLOs are evaluated again
+// at most leaseDuration + 2 × 2.2 × retryPeriod = 14.4s after the leader
+// died, plus the start of the new leader's controllers: inside the 20s
+// budgetgate promises (docs/reliability.md#failover-and-certificate-rotation),
+// where the defaults allow 23.8s. The price: the leader renews every second,
+// and every other replica reads the Lease every 1 to 2.2s.
+const (
+	leaseDuration = 10 * time.Second
+	// renewDeadline is how long the leader keeps trying to renew before it
+	// steps down. Its reconcilers stop writing as soon as that long has
+	// passed since the last renewal (internal/leader): no other replica can
+	// take the lease before leaseDuration, 3s later.
+	renewDeadline = 7 * time.Second
+	retryPeriod   = time.Second
+)
 
 var (
 	scheme   = runtime.NewScheme()
@@ -91,6 +112,7 @@ type options struct {
 	certRotation                                                  bool
 	certSecret, webhookService, webhookNamePrefix                 string
 	historyWriters                                                []string
+	contact                                                       string
 	zap                                                           zap.Options
 }
 
@@ -125,6 +147,9 @@ func parseFlags(fs *flag.FlagSet, args []string) (options, bool, error) {
 	fs.DurationVar(&o.decisionDeadline, "decision-deadline", bgwebhook.DefaultDeadline,
 		"Deadline of the lookups of one admission decision; past it the release is denied as unverified. "+
 			"Keep it well inside the webhooks' timeoutSeconds (3s), past which the API server ignores the release gate.")
+	fs.StringVar(&o.contact, "contact", "",
+		"Where people whose release is denied get help and FreezeExceptions, e.g. a runbook URL or a chat channel: "+
+			"the last line of every deny message. Empty: they are told to ask their platform team.")
 	fs.Var((*stringList)(&o.historyWriters), "history-writer",
 		"KIND=USER: also let USER write the revision history of KIND during a freeze (repeatable), for clusters whose "+
 			"workload controllers run under other identities than kube-controller-manager's service accounts.")
@@ -222,7 +247,6 @@ func run(ctx context.Context, o options) error {
 	cfg := ctrl.GetConfigOrDie()
 	// The reconcilers write only while this replica holds the lease (see
 	// internal/leader): the lock is controller-runtime's own, wrapped.
-	renewDeadline := 10 * time.Second // controller-runtime's default; the fence counts with it
 	var (
 		lease *leader.Lease
 		lock  resourcelock.Interface
@@ -249,7 +273,9 @@ func run(ctx context.Context, o options) error {
 		LeaderElectionReleaseOnCancel:       true,
 		LeaderElectionNamespace:             o.leaderElectionNamespace,
 		LeaderElectionResourceLockInterface: lock,
-		RenewDeadline:                       &renewDeadline,
+		LeaseDuration:                       durationOf(leaseDuration),
+		RenewDeadline:                       durationOf(renewDeadline),
+		RetryPeriod:                         durationOf(retryPeriod),
 		// The operator caches only its own kinds (workloads are listed on demand),
 		// and drops managedFields from what it caches.
 		Cache: cache.Options{
@@ -281,7 +307,7 @@ func run(ctx context.Context, o options) error {
 		return fmt.Errorf("setting up controllers: %w", err)
 	}
 	if webhookServer != nil {
-		if err := setupWebhooks(mgr, o, namespace, webhookOptions.CertDir, bgwebhook.Options{Kinds: kinds, Deadline: o.decisionDeadline}); err != nil {
+		if err := setupWebhooks(ctx, mgr, o, namespace, webhookOptions.CertDir, bgwebhook.Options{Kinds: kinds, Deadline: o.decisionDeadline}); err != nil {
 			return err
 		}
 	}
@@ -304,12 +330,31 @@ func run(ctx context.Context, o options) error {
 
 // setupWebhooks registers the webhooks once the serving certificate exists:
 // rotated by the manager itself unless --webhook-cert-path gives one.
-func setupWebhooks(mgr ctrl.Manager, o options, namespace, certDir string, wopts bgwebhook.Options) error {
+func setupWebhooks(ctx context.Context, mgr ctrl.Manager, o options, namespace, certDir string, wopts bgwebhook.Options) error {
 	certsReady := make(chan struct{})
 	if o.certRotation && o.webhookCertPath == "" {
 		setupLog.Info("Rotating the webhook certificate", "secret", namespace+"/"+o.certSecret)
-		if err := rotator.AddRotator(mgr, &rotator.CertRotator{
-			SecretKey:      types.NamespacedName{Namespace: namespace, Name: o.certSecret},
+		secret := types.NamespacedName{Namespace: namespace, Name: o.certSecret}
+		validating, mutating, gate := o.webhookNamePrefix+"validating-webhook-configuration",
+			o.webhookNamePrefix+"mutating-webhook-configuration", o.webhookNamePrefix+"workload-release-gate"
+		// The API server keeps trusting every replica through a rotation, and a
+		// deleted Secret comes back (see internal/certtrust).
+		trust := &certtrust.Trust{
+			Secret:   secret,
+			Webhooks: []certtrust.Webhook{{Name: validating}, {Name: mutating, Mutating: true}, {Name: gate}},
+			Reader:   mgr.GetAPIReader(),
+			Client:   mgr.GetClient(),
+			Overlap:  10 * time.Minute,
+		}
+		// The rotation cannot start without its Secret.
+		if err := trust.Ensure(ctx); err != nil {
+			return err
+		}
+		if err := mgr.Add(trust); err != nil {
+			return fmt.Errorf("setting up the certificate Secret keeper: %w", err)
+		}
+		if err := rotator.AddRotator(trust.Manager(mgr), &rotator.CertRotator{
+			SecretKey:      secret,
 			CertDir:        certDir,
 			CAName:         "budgetgate-ca",
 			CAOrganization: "budgetgate",
@@ -317,9 +362,9 @@ func setupWebhooks(mgr ctrl.Manager, o options, namespace, certDir string, wopts
 			ExtraDNSNames:  []string{fmt.Sprintf("%s.%s.svc.cluster.local", o.webhookService, namespace)},
 			IsReady:        certsReady,
 			Webhooks: []rotator.WebhookInfo{
-				{Name: o.webhookNamePrefix + "validating-webhook-configuration", Type: rotator.Validating},
-				{Name: o.webhookNamePrefix + "mutating-webhook-configuration", Type: rotator.Mutating},
-				{Name: o.webhookNamePrefix + "workload-release-gate", Type: rotator.Validating},
+				{Name: validating, Type: rotator.Validating},
+				{Name: mutating, Type: rotator.Mutating},
+				{Name: gate, Type: rotator.Validating},
 			},
 			// Every replica serves the webhook, so every replica needs the certificate.
 			RequireLeaderElection: false,
@@ -329,15 +374,17 @@ func setupWebhooks(mgr ctrl.Manager, o options, namespace, certDir string, wopts
 		// The rotation writes the Secret and waits for the files; every replica
 		// writes them from the Secret (see internal/certsync).
 		if err := mgr.Add(&certsync.Syncer{
-			Reader: mgr.GetClient(),
-			Secret: types.NamespacedName{Namespace: namespace, Name: o.certSecret},
-			Dir:    certDir,
+			Reader:  mgr.GetClient(),
+			Secret:  secret,
+			Dir:     certDir,
+			Trusted: trust.Trusted,
 		}); err != nil {
 			return fmt.Errorf("setting up the certificate files: %w", err)
 		}
 	} else {
 		close(certsReady)
 	}
+	wopts.Contact = o.contact
 	go func() {
 		// The webhook server reads its certificate when it starts: register
 		// (and so start) it only once the certificate exists.
@@ -350,3 +397,5 @@ func setupWebhooks(mgr ctrl.Manager, o options, namespace, certDir string, wopts
 	}()
 	return nil
 }
+
+func durationOf(d time.Duration) *time.Duration { return &d }

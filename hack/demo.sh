@@ -92,14 +92,16 @@ wait_for 60 "Prometheus to be ready" "See $S/prometheus.log" app "$PROM_URL/-/re
 checkout_scraped() { app "$PROM_URL/api/v1/query?query=up%7Bjob%3D%22checkout%22%7D" | grep -q '"value":\[[^]]*,"1"\]'; }
 wait_for 60 "Prometheus to scrape the checkout service" "See $S/prometheus.log and $PROM_URL/api/v1/targets" checkout_scraped
 
-log "installing CRDs and the release-during-freeze ClusterRole"
+log "installing CRDs, the release-during-freeze ClusterRole and read access to SLOs for view/edit/admin"
 k apply --server-side --force-conflicts -f "$ROOT/config/crd/bases/slo.budgetgate.dev_servicelevelobjectives.yaml" \
   -f "$ROOT/config/crd/bases/slo.budgetgate.dev_errorbudgetpolicies.yaml" \
-  -f "$ROOT/config/crd/bases/slo.budgetgate.dev_freezeexceptions.yaml" >/dev/null
+  -f "$ROOT/config/crd/bases/slo.budgetgate.dev_freezeexceptions.yaml" \
+  -f "$ROOT/config/crd/bases/slo.budgetgate.dev_errorbudgetpolicybindings.yaml" >/dev/null
 k wait --for=condition=Established --timeout=60s crd/servicelevelobjectives.slo.budgetgate.dev \
-  crd/errorbudgetpolicies.slo.budgetgate.dev crd/freezeexceptions.slo.budgetgate.dev >/dev/null ||
+  crd/errorbudgetpolicies.slo.budgetgate.dev crd/freezeexceptions.slo.budgetgate.dev \
+  crd/errorbudgetpolicybindings.slo.budgetgate.dev >/dev/null ||
   die "CRDs not established; see $S/kwok/clusters/$CLUSTER_NAME/logs/kube-apiserver.log"
-k apply -f "$ROOT/config/rbac/release_during_freeze_role.yaml" >/dev/null
+k apply -f "$ROOT/config/rbac/release_during_freeze_role.yaml" -f "$ROOT/config/rbac/aggregate_to_view_role.yaml" >/dev/null
 
 log "starting the operator (webhook https://127.0.0.1:$WEBHOOK_PORT; log $S/manager.log)"
 (cd "$ROOT" && go run ./hack/local-webhook --cert-dir "$STATE/certs" --url "https://127.0.0.1:$WEBHOOK_PORT" \
@@ -109,7 +111,8 @@ start_bg manager "$MANAGER" --kubeconfig "$KUBECONFIG_FILE" \
   --prometheus-address "$PROM_URL" \
   --webhook-port "$WEBHOOK_PORT" --webhook-cert-path "$STATE/certs" \
   --metrics-bind-address "127.0.0.1:$METRICS_PORT" --metrics-secure=false \
-  --health-probe-bind-address "127.0.0.1:$PROBE_PORT" --leader-elect=false
+  --health-probe-bind-address "127.0.0.1:$PROBE_PORT" --leader-elect=false \
+  --contact "https://runbooks.example/budgetgate (the demo's --contact)"
 wait_for 60 "the operator to be ready" "See $S/manager.log" app "http://127.0.0.1:$PROBE_PORT/readyz"
 k apply -f "$STATE/webhooks.yaml" >/dev/null
 # The policy webhook fails closed: a server-side dry run only passes once the

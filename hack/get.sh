@@ -53,9 +53,12 @@
 #                       DEST built before versions were recorded
 #   --time TEXT         how long a build takes, for the message
 #
-# Example (make): hack/get.sh kwok bin/kwok/kwok v0.8.0 \
-#   --url https://github.com/kubernetes-sigs/kwok/releases/download/v0.8.0/kwok-linux-amd64 \
-#   --go-pkg sigs.k8s.io/kwok/cmd/kwok@v0.8.0 --ldflags "-s -w" --env CGO_ENABLED=0
+# Example (hack/kwok.sh, with the pins of hack/versions.env loaded):
+#   get_or_build kwok bin/kwok/kwok "$KWOK_VERSION" \
+#     --url "https://github.com/kubernetes-sigs/kwok/releases/download/$KWOK_VERSION/kwok-linux-amd64" \
+#     --go-pkg "sigs.k8s.io/kwok/cmd/kwok@$KWOK_VERSION" --ldflags "-s -w" --env CGO_ENABLED=0
+# From make, every pin is a make variable: hack/get.sh NAME "$(LOCALBIN)/NAME"
+# "$(NAME_VERSION)" --go-pkg "example.com/cmd/NAME@$(NAME_VERSION)".
 
 GET_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 

@@ -47,7 +47,7 @@ dest=$(cd "$dest" && pwd)
 work="$ROOT/bin/.build"
 mkdir -p "$work"
 os=$(go env GOOS) arch=$(go env GOARCH)
-STAGING_VERSION=v0${K8S_VERSION#v1} # v1.37.2 -> v0.37.2
+STAGING_VERSION=v0${K8S_VERSION#v1} # v1.MINOR.PATCH -> v0.MINOR.PATCH
 
 # build_etcd OUT
 build_etcd() {

@@ -106,7 +106,9 @@ tell_story() {
   heading "A routine release is denied"
   say "dev ships the next feature release, as on any other day:"
   kc_denied --as=dev -n shop set image deployment/checkout checkout="$IMAGE:1.6.0"
-  slo_table
+  say "dev can read the freeze the message names (budgetgate's read access is aggregated into the built-in edit role), but not change it:"
+  kc --as=dev -n shop get slo checkout-availability
+  kc --as=dev -n shop auth can-i update servicelevelobjectives.slo.budgetgate.dev || true
 
   heading "Rolling back and scaling still pass"
   say "A freeze stops risk, not the people fixing the incident. Rolling back to 1.4.0 is always allowed:"

@@ -7,12 +7,24 @@
 E2E_CLUSTER_NAME ?= budgetgate-e2e
 E2E_STATE ?= $(shell pwd)/.cluster/e2e
 E2E_TIMEOUT ?= 40m
+# E2E_FOCUS='REGEXP' (environment) runs only the specs whose text matches, in
+# test-e2e and test-e2e-real alike, e.g. the failover and rotation specs:
+#   make test-e2e E2E_FOCUS='freezes when|fails over|lost its lease|certificate|CA near'
+export E2E_FOCUS
 
 .PHONY: e2e-binaries
-e2e-binaries: prometheus ## Build what the e2e suite runs: manager, demo app, local-webhook (it installs the committed dist/install.yaml).
+e2e-binaries: prometheus argo-rollouts ## Build what the e2e suite runs: manager, demo app, local-webhook (it installs the committed dist/install.yaml), the Argo Rollouts controller.
 	go build -o bin/manager ./cmd
 	go build -o bin/demo-app ./cmd/demo-app
 	go build -o bin/local-webhook ./hack/local-webhook
+
+# The Argo Rollouts controller the suite runs beside the cluster
+# (test/e2e/rollout_test.go), with Argo's CRDs and ClusterRole of the same
+# version (ARGO_ROLLOUTS_VERSION): taken out of the release image when
+# quay.io answers, else built from the Go module proxy (hack/argo-rollouts.sh).
+.PHONY: argo-rollouts
+argo-rollouts: ## Get the Argo Rollouts controller, its CRDs and ClusterRole into bin/argo-rollouts: release image, else built from the Go module proxy.
+	@hack/argo-rollouts.sh "$(LOCALBIN)/argo-rollouts"
 
 # E2E_CLUSTER=kind runs the same suite on a kind cluster instead (mk/kind.mk,
 # docs/kind.md; needs Docker).

@@ -89,6 +89,10 @@ const (
 	ConditionValid = "Valid"
 	// ConditionActive is True while a FreezeException is in force.
 	ConditionActive = "Active"
+	// ConditionPolicyBound is True when an ErrorBudgetPolicyBinding decides
+	// the SLO's policy (reasons PolicyBound, PolicyRefAllowed,
+	// PolicyRefNotAllowed), False when none selects its namespace (NotBound).
+	ConditionPolicyBound = "PolicyBound"
 )
 
 // Condition reasons.
@@ -110,4 +114,16 @@ const (
 	ReasonExpired           = "Expired"
 	ReasonInForce           = "InForce"
 	ReasonNotYetEvaluated   = "NotYetEvaluated"
+	// ReasonPolicyBound: the SLO uses its binding's policy.
+	ReasonPolicyBound = "PolicyBound"
+	// ReasonPolicyRefAllowed: the SLO uses the policy its policyRef names,
+	// which its binding allows.
+	ReasonPolicyRefAllowed = "PolicyRefAllowed"
+	// ReasonPolicyRefNotAllowed: the SLO's policyRef names a policy its
+	// binding does not allow, so the binding's policy applies instead.
+	ReasonPolicyRefNotAllowed = "PolicyRefNotAllowed"
+	// ReasonNotBound: no binding selects the SLO's namespace.
+	ReasonNotBound = "NotBound"
+	// ReasonInvalidBinding: the binding that selects the namespace cannot be used.
+	ReasonInvalidBinding = "InvalidBinding"
 )

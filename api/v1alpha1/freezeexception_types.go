@@ -72,8 +72,8 @@ type FreezeExceptionSpec struct {
 
 // WorkloadReference names a workload in the exception's namespace.
 type WorkloadReference struct {
-	// Kind: Deployment, StatefulSet or DaemonSet.
-	// +kubebuilder:validation:Enum=Deployment;StatefulSet;DaemonSet
+	// Kind: Deployment, StatefulSet, DaemonSet or Rollout (Argo Rollouts).
+	// +kubebuilder:validation:Enum=Deployment;StatefulSet;DaemonSet;Rollout
 	// +required
 	Kind string `json:"kind"`
 	// Name of the workload.

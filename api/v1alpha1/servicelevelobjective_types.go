@@ -48,8 +48,9 @@ type ServiceLevelObjectiveSpec struct {
 	// +required
 	Indicator Indicator `json:"indicator"`
 
-	// WorkloadSelector selects the Deployments, StatefulSets and DaemonSets in this
-	// namespace whose releases this SLO gates. Unset: observe only, gate nothing.
+	// WorkloadSelector selects the Deployments, StatefulSets and DaemonSets (and
+	// Argo Rollouts, where installed) in this namespace whose releases this SLO
+	// gates, by their own labels. Unset: observe only, gate nothing.
 	// +optional
 	WorkloadSelector *metav1.LabelSelector `json:"workloadSelector,omitempty"`
 
@@ -149,7 +150,7 @@ type ServiceLevelObjectiveStatus struct {
 	// +optional
 	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
 
-	// Conditions: Ready, Frozen and DataAvailable.
+	// Conditions: Ready, Frozen, DataAvailable and PolicyBound.
 	// +listType=map
 	// +listMapKey=type
 	// +optional
@@ -162,6 +163,12 @@ type ServiceLevelObjectiveStatus struct {
 	// Policy is the policy in force: the name of an ErrorBudgetPolicy, or "built-in".
 	// +optional
 	Policy string `json:"policy,omitempty"`
+
+	// PolicyBinding is the ErrorBudgetPolicyBinding that decided the policy
+	// in force, when one selects the SLO's namespace; the PolicyBound
+	// condition says how (its policy, or the SLO's policyRef it allows).
+	// +optional
+	PolicyBinding string `json:"policyBinding,omitempty"`
 
 	// SLI is the good-event ratio over the SLO window, e.g. "0.99942".
 	// +optional
@@ -301,6 +308,7 @@ type FreezeStatus struct {
 // +kubebuilder:printcolumn:name="Frozen",type=boolean,JSONPath=`.status.freeze.active`
 // +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`,priority=1
 // +kubebuilder:printcolumn:name="Policy",type=string,JSONPath=`.status.policy`,priority=1
+// +kubebuilder:printcolumn:name="Binding",type=string,JSONPath=`.status.policyBinding`,priority=1
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
 
 // ServiceLevelObjective declares an objective for a service, measured in

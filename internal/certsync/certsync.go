@@ -11,11 +11,17 @@
 // writes tls.crt, tls.key and ca.crt atomically whenever they change, so a new
 // certificate reaches each replica's webhook server (controller-runtime's
 // certificate watcher reloads it) within a couple of seconds, without restart.
+//
+// A replica switches to a new certificate only once Trusted accepts it (the
+// webhook configurations trust its CA, internal/certtrust): serving a
+// certificate the API server does not trust yet fails every admission request
+// that reaches the replica.
 package certsync
 
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -37,6 +43,10 @@ type Syncer struct {
 	Secret   types.NamespacedName
 	Dir      string
 	Interval time.Duration
+	// Trusted, when set, must accept the Secret's data before a new
+	// certificate is written; until then the replica keeps serving its
+	// current one.
+	Trusted func(ctx context.Context, data map[string][]byte) error
 }
 
 // NeedLeaderElection is false: every replica serves webhooks.
@@ -51,13 +61,22 @@ func (s *Syncer) Start(ctx context.Context) error {
 	log := ctrl.LoggerFrom(ctx).WithName("certsync").WithValues("secret", s.Secret.String(), "dir", s.Dir)
 	t := time.NewTicker(interval)
 	defer t.Stop()
+	lastErr := ""
 	for {
 		changed, err := s.Sync(ctx)
 		switch {
+		case err != nil && err.Error() == lastErr:
+			// Said already.
+		case errors.Is(err, errNotTrusted):
+			log.Info("Keeping the current webhook certificate until the new one is trusted", "reason", err.Error())
 		case err != nil:
 			log.Error(err, "Failed to write the webhook certificate files")
 		case changed:
 			log.Info("Wrote the webhook certificate files")
+		}
+		lastErr = ""
+		if err != nil {
+			lastErr = err.Error()
 		}
 		select {
 		case <-ctx.Done():
@@ -82,6 +101,11 @@ func (s *Syncer) Sync(ctx context.Context) (bool, error) {
 			return false, nil // not issued yet
 		}
 	}
+	if s.Trusted != nil && !s.serving(secret.Data) {
+		if err := s.Trusted(ctx, secret.Data); err != nil {
+			return false, fmt.Errorf("%w: %w", errNotTrusted, err)
+		}
+	}
 	if err := os.MkdirAll(s.Dir, 0o700); err != nil {
 		return false, err
 	}
@@ -99,6 +123,20 @@ func (s *Syncer) Sync(ctx context.Context) (bool, error) {
 		changed = true
 	}
 	return changed, nil
+}
+
+// errNotTrusted wraps Trusted's refusal.
+var errNotTrusted = errors.New("not switching to the new webhook certificate")
+
+// serving reports whether the directory already holds data's certificate and key.
+func (s *Syncer) serving(data map[string][]byte) bool {
+	for _, f := range []string{"tls.crt", "tls.key"} {
+		old, err := os.ReadFile(filepath.Join(s.Dir, f))
+		if err != nil || !bytes.Equal(old, data[f]) {
+			return false
+		}
+	}
+	return true
 }
 
 func writeAtomic(path string, data []byte) error {

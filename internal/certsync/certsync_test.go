@@ -2,6 +2,7 @@ package certsync
 
 import (
 	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"testing"
@@ -58,5 +59,50 @@ func TestSync(t *testing.T) {
 	entries, _ := os.ReadDir(dir)
 	if len(entries) != 3 {
 		t.Errorf("files left in %s: %v", dir, entries)
+	}
+}
+
+// A replica keeps its certificate until Trusted accepts the new one.
+func TestSyncWaitsForTrust(t *testing.T) {
+	key := types.NamespacedName{Namespace: "budgetgate-system", Name: "cert"}
+	secret := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: key.Namespace, Name: key.Name},
+		Data: map[string][]byte{"tls.crt": []byte("cert-1"), "tls.key": []byte("key-1"), "ca.crt": []byte("ca-1")}}
+	c := fake.NewClientBuilder().WithObjects(secret).Build()
+	dir := filepath.Join(t.TempDir(), "certs")
+	trusted := "cert-1"
+	asked := 0
+	s := &Syncer{Reader: c, Secret: key, Dir: dir, Trusted: func(_ context.Context, data map[string][]byte) error {
+		asked++
+		if string(data["tls.crt"]) != trusted {
+			return errors.New("CA not in the caBundle")
+		}
+		return nil
+	}}
+	ctx := context.Background()
+	if changed, err := s.Sync(ctx); err != nil || !changed {
+		t.Fatalf("first certificate, trusted: changed %v, %v", changed, err)
+	}
+	if changed, err := s.Sync(ctx); err != nil || changed || asked != 1 {
+		t.Fatalf("unchanged: changed %v, %v, Trusted asked %d times (want once: not for what is served)", changed, err, asked)
+	}
+	secret.Data = map[string][]byte{"tls.crt": []byte("cert-2"), "tls.key": []byte("key-2"), "ca.crt": []byte("ca-2")}
+	if err := c.Update(ctx, secret); err != nil {
+		t.Fatal(err)
+	}
+	changed, err := s.Sync(ctx)
+	if changed || !errors.Is(err, errNotTrusted) {
+		t.Fatalf("new certificate, not trusted yet: changed %v, %v", changed, err)
+	}
+	for f, want := range map[string]string{"tls.crt": "cert-1", "tls.key": "key-1", "ca.crt": "ca-1"} {
+		if got, _ := os.ReadFile(filepath.Join(dir, f)); string(got) != want {
+			t.Errorf("%s = %q while the new certificate is not trusted, want %q", f, got, want)
+		}
+	}
+	trusted = "cert-2"
+	if changed, err := s.Sync(ctx); err != nil || !changed {
+		t.Fatalf("new certificate, trusted: changed %v, %v", changed, err)
+	}
+	if got, _ := os.ReadFile(filepath.Join(dir, "tls.crt")); string(got) != "cert-2" {
+		t.Errorf("tls.crt = %q, want cert-2", got)
 	}
 }

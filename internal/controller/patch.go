@@ -33,7 +33,11 @@ func (p *statusPatch) done(ctx context.Context, obj client.Object, result *ctrl.
 	if equality.Semantic.DeepEqual(statusOf(p.before), statusOf(obj)) {
 		return err
 	}
-	if perr := p.c.Status().Patch(ctx, obj, client.MergeFrom(p.before)); perr != nil {
+	// With the resourceVersion the reconcile read: a status computed from a
+	// cache that had not yet seen the last patch is refused (and retried
+	// from a fresh read) rather than half-applied, since a merge patch
+	// carries only the fields that differ from the stale read.
+	if perr := p.c.Status().Patch(ctx, obj, client.MergeFromWithOptions(p.before, client.MergeFromWithOptimisticLock{})); perr != nil {
 		*result = ctrl.Result{}
 		return utilerrors.NewAggregate([]error{err, fmt.Errorf("patching status of %s: %w", klog.KObj(obj), perr)})
 	}

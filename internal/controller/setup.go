@@ -33,6 +33,10 @@ type Config struct {
 	MaxConcurrentReconciles int
 	// Kinds are the gated workload kinds; workload.Default() by default.
 	Kinds *workload.Registry
+	// KindDiscoveryInterval is how often the manager looks whether the
+	// optional gated kinds (Argo Rollouts) are served;
+	// workload.DefaultDiscoveryInterval by default.
+	KindDiscoveryInterval time.Duration
 	// Fence, when set, is asked before every SLO evaluation and every write
 	// and Event of the controllers, which are skipped or refused while it
 	// fails. main.go passes the leader lease's Held (internal/leader): a
@@ -60,6 +64,9 @@ func Setup(ctx context.Context, mgr ctrl.Manager, cfg Config) error {
 	}
 	if err := SetupIndexes(ctx, mgr); err != nil {
 		return fmt.Errorf("setting up indexes: %w", err)
+	}
+	if err := setupKindDiscovery(ctx, mgr, cfg.Kinds, cfg.KindDiscoveryInterval); err != nil {
+		return err
 	}
 	c, events := mgr.GetClient(), mgr.GetEventRecorder("budgetgate")
 	if cfg.Fence != nil {

@@ -9,7 +9,10 @@ import (
 	"sync"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	kerrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/klog/v2"
 	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -68,6 +71,8 @@ type ServiceLevelObjectiveReconciler struct {
 // +kubebuilder:rbac:groups=slo.budgetgate.dev,resources=servicelevelobjectives/status,verbs=get;update;patch
 // +kubebuilder:rbac:groups=slo.budgetgate.dev,resources=servicelevelobjectives/finalizers,verbs=update
 // +kubebuilder:rbac:groups=slo.budgetgate.dev,resources=errorbudgetpolicies,verbs=get;list;watch
+// +kubebuilder:rbac:groups=slo.budgetgate.dev,resources=errorbudgetpolicybindings,verbs=get;list;watch
+// +kubebuilder:rbac:groups="",resources=namespaces,verbs=get;list;watch
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
 // +kubebuilder:rbac:groups=apps,resources=deployments;statefulsets;daemonsets,verbs=get;list;patch
 
@@ -139,7 +144,10 @@ func (r *ServiceLevelObjectiveReconciler) Reconcile(ctx context.Context, req ctr
 	in.warnings = append(in.warnings, r.indicatorWarnings(ctx, slo, in, measured, now)...)
 
 	eval := budget.Evaluate(in.objective, in.policy.Budget, measured.m, sloview.State(&slo.Status), now)
+	before := policyChoice(slo)
+	wasEnforcing := sloview.Enforcing(slo)
 	writeStatus(slo, in, eval, measured, now)
+	r.recordPolicyChoice(slo, before, wasEnforcing)
 	gated, annotateErr := r.syncAnnotations(ctx, slo, false)
 	slo.Status.GatedWorkloads = gated
 	r.recordTransition(slo, in, eval, gated)
@@ -183,7 +191,9 @@ type inputs struct {
 	indicator sli.Indicator
 	interval  time.Duration
 	policy    policy.Policy
-	warnings  []string
+	// resolution says through which binding the policy was chosen.
+	resolution policy.Resolution
+	warnings   []string
 }
 
 // invalidError is input that stops evaluation; retry says whether waiting may help.
@@ -213,8 +223,11 @@ func (r *ServiceLevelObjectiveReconciler) readInputs(ctx context.Context, slo *s
 	if err := sli.ValidateIndicator(in.indicator); err != nil {
 		return in, specErr(fmt.Errorf("spec.indicator: %w", err))
 	}
-	in.policy, err = policy.Resolve(ctx, r.Client, slo)
+	in.resolution, err = policy.ResolveBinding(ctx, r.Client, slo)
+	in.policy = in.resolution.Policy
 	switch {
+	case policy.IsInvalidBinding(err):
+		return in, &invalidError{reason: slov1alpha1.ReasonInvalidBinding, retry: true, err: err}
 	case policy.IsNotFound(err):
 		return in, &invalidError{reason: slov1alpha1.ReasonPolicyNotFound, retry: true, err: err}
 	case policy.IsInvalid(err):
@@ -432,6 +445,10 @@ func (r *ServiceLevelObjectiveReconciler) SetupWithManager(mgr ctrl.Manager, opt
 			predicate.GenerationChangedPredicate{}, deletionPredicate()))).
 		Watches(&slov1alpha1.ErrorBudgetPolicy{}, handler.EnqueueRequestsFromMapFunc(r.slosForPolicy),
 			builder.WithPredicates(predicate.GenerationChangedPredicate{})).
+		Watches(&slov1alpha1.ErrorBudgetPolicyBinding{}, handler.EnqueueRequestsFromMapFunc(r.slosForBinding),
+			builder.WithPredicates(predicate.GenerationChangedPredicate{})).
+		WatchesMetadata(&corev1.Namespace{}, handler.EnqueueRequestsFromMapFunc(r.slosInNamespace),
+			builder.WithPredicates(predicate.LabelChangedPredicate{})).
 		WithOptions(opts).
 		Named("servicelevelobjective").
 		Complete(r)
@@ -451,16 +468,82 @@ func deletionPredicate() predicate.Predicate {
 }
 
 // slosForPolicy maps a policy to the SLOs that ask for it by name (SLOs without
-// a policyRef ask for "default").
+// a policyRef ask for "default"), those whose status says they use it, and
+// those in the namespaces of the bindings that name it.
 func (r *ServiceLevelObjectiveReconciler) slosForPolicy(ctx context.Context, o client.Object) []reconcile.Request {
+	log := ctrl.LoggerFrom(ctx)
 	list := &slov1alpha1.ServiceLevelObjectiveList{}
 	if err := r.List(ctx, list, client.MatchingFields{PolicyNameIndex: o.GetName()}); err != nil {
-		ctrl.LoggerFrom(ctx).Error(err, "Failed to list SLOs of policy", "policy", o.GetName())
+		log.Error(err, "Failed to list SLOs of policy", "policy", o.GetName())
 		return nil
 	}
-	reqs := make([]reconcile.Request, 0, len(list.Items))
-	for i := range list.Items {
-		reqs = append(reqs, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&list.Items[i])})
+	reqs := requests(list.Items, func(*slov1alpha1.ServiceLevelObjective) bool { return true })
+	all := &slov1alpha1.ServiceLevelObjectiveList{}
+	if err := r.List(ctx, all); err != nil {
+		log.Error(err, "Failed to list SLOs", "policy", o.GetName())
+		return reqs
+	}
+	reqs = append(reqs, requests(all.Items, func(s *slov1alpha1.ServiceLevelObjective) bool { return s.Status.Policy == o.GetName() })...)
+	bindings := &slov1alpha1.ErrorBudgetPolicyBindingList{}
+	if err := r.List(ctx, bindings); err != nil {
+		log.Error(err, "Failed to list ErrorBudgetPolicyBindings", "policy", o.GetName())
+		return reqs
+	}
+	for i := range bindings.Items {
+		if bindings.Items[i].Spec.PolicyRef.Name == o.GetName() {
+			reqs = append(reqs, r.slosForBinding(ctx, &bindings.Items[i])...)
+		}
+	}
+	return reqs
+}
+
+// slosForBinding maps a binding to the SLOs in the namespaces it selects.
+// An update maps the old and the new binding, so the SLOs a changed
+// selector lets go are evaluated again too.
+func (r *ServiceLevelObjectiveReconciler) slosForBinding(ctx context.Context, o client.Object) []reconcile.Request {
+	log := ctrl.LoggerFrom(ctx)
+	b := o.(*slov1alpha1.ErrorBudgetPolicyBinding)
+	sel, err := metav1.LabelSelectorAsSelector(&b.Spec.NamespaceSelector)
+	if err != nil {
+		sel = labels.Everything() // every SLO then reports the invalid binding
+	}
+	nss := &metav1.PartialObjectMetadataList{}
+	nss.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("NamespaceList"))
+	if err := r.List(ctx, nss); err != nil {
+		log.Error(err, "Failed to list namespaces", "binding", b.Name)
+		return nil
+	}
+	selected := map[string]bool{}
+	for i := range nss.Items {
+		if sel.Matches(labels.Set(nss.Items[i].Labels)) {
+			selected[nss.Items[i].Name] = true
+		}
+	}
+	list := &slov1alpha1.ServiceLevelObjectiveList{}
+	if err := r.List(ctx, list); err != nil {
+		log.Error(err, "Failed to list SLOs", "binding", b.Name)
+		return nil
+	}
+	return requests(list.Items, func(s *slov1alpha1.ServiceLevelObjective) bool { return selected[s.Namespace] })
+}
+
+// slosInNamespace maps a namespace whose labels changed to its SLOs: the
+// bindings that select it may have changed.
+func (r *ServiceLevelObjectiveReconciler) slosInNamespace(ctx context.Context, o client.Object) []reconcile.Request {
+	list := &slov1alpha1.ServiceLevelObjectiveList{}
+	if err := r.List(ctx, list, client.InNamespace(o.GetName())); err != nil {
+		ctrl.LoggerFrom(ctx).Error(err, "Failed to list SLOs", "namespace", o.GetName())
+		return nil
+	}
+	return requests(list.Items, func(*slov1alpha1.ServiceLevelObjective) bool { return true })
+}
+
+func requests(slos []slov1alpha1.ServiceLevelObjective, keep func(*slov1alpha1.ServiceLevelObjective) bool) []reconcile.Request {
+	var reqs []reconcile.Request
+	for i := range slos {
+		if keep(&slos[i]) {
+			reqs = append(reqs, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&slos[i])})
+		}
 	}
 	return reqs
 }

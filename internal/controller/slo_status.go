@@ -24,6 +24,7 @@ func writeStatus(slo *slov1alpha1.ServiceLevelObjective, in inputs, eval budget.
 	st.ObservedGeneration = gen
 	st.LastEvaluationTime = timePtr(now)
 	st.Policy = in.policy.Name
+	setPolicyBound(slo, in)
 	st.Warnings = in.warnings
 
 	st.SLI, st.ErrorBudget = "", nil

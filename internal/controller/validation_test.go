@@ -160,7 +160,7 @@ var _ = Describe("API validation by the API server", func() {
 		Entry("an approver without a time", func(f *slov1alpha1.FreezeException) { f.Spec.ApprovedBy = "someone" },
 			`spec: Invalid value: approvedBy and approvedAt are set together, by budgetgate, when someone approves`),
 		Entry("an unknown kind", func(f *slov1alpha1.FreezeException) { f.Spec.Workloads[0].Kind = "Pod" },
-			`spec.workloads[0].kind: Unsupported value: "Pod": supported values: "Deployment", "StatefulSet", "DaemonSet"`),
+			`spec.workloads[0].kind: Unsupported value: "Pod": supported values: "Deployment", "StatefulSet", "DaemonSet", "Rollout"`),
 	)
 
 	// The name is checked by the webhook (CEL could name the field only as

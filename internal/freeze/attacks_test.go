@@ -43,15 +43,15 @@ func TestAttackExceptionReuseByRelabelling(t *testing.T) {
 
 func TestAttackStickyReleaseClass(t *testing.T) {
 	hotfixed := tpl("v1-hotfix", releaseClass("hotfix"), annotated(ReleaseReasonAnnotation, "INC-1 null deref"))
-	leftOver := `Release class "hotfix" is left on the pod template from an earlier release; a claim counts only for the release that makes it. ` +
-		`To claim it for this release, change budgetgate.dev/release-reason on the pod template (e.g. to the incident) in the same change.`
+	leftOver := `Release class "hotfix" was claimed by an earlier release and counts only for that one; ` +
+		`to claim it for this release, change budgetgate.dev/release-reason (e.g. to the incident) in the same change.`
 
 	t.Run("a routine release on top of a hotfix does not inherit its claim", func(t *testing.T) {
 		lk := &fakeLookups{allowed: true}
 		next := tpl("v2", releaseClass("hotfix"), annotated(ReleaseReasonAnnotation, "INC-1 null deref"))
 		got := Decide(context.Background(), update(deploy(checkout, hotfixed), deploy(checkout, next), alice), []FrozenSLO{sloAvail}, nil, lk, now)
 		want := Result{Decision: Deny, Class: ClassTemplateChange, SLOs: []string{"shop/checkout-availability"},
-			Message: lines(headUpdate+descAvail+".", leftOver, stillUpd, askFex)}
+			Message: lines(headUpdate+byAvail, leftOver, allowedHot, tailAvail)}
 		if diff := cmp.Diff(want, got); diff != "" {
 			t.Errorf("(-want +got):\n%s", diff)
 		}

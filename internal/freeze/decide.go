@@ -86,13 +86,13 @@ func notExempting(slos []*FrozenSLO, class string) []*FrozenSLO {
 
 // warnOrDeny applies rules 9 and 10: Warn (dry-run) when no blocking SLO enforces,
 // else Deny, template-change (UPDATE) or create (CREATE).
-func warnOrDeny(res *Result, op Operation, w *Workload, blocking []*FrozenSLO, notes []string, now time.Time) {
-	lines := denyLines(op, w, blocking, notes, now)
+func warnOrDeny(res *Result, op Operation, w *Workload, blocking []*FrozenSLO, notes []string, contact string, now time.Time) {
+	lines := denyLines(op, w, blocking, notes, contact, now)
 	if len(enforcing(blocking)) == 0 {
 		res.Decision, res.Class = Warn, ClassDryRun
 		lines[0] = "DryRun: would deny: " + lines[0]
 		res.Message = strings.Join(lines, "\n")
-		res.Warnings = []string{warning(strings.Join(lines, " "))}
+		res.Warnings = []string{warning(strings.Join(lines, warningSeparator))}
 		return
 	}
 	res.Decision, res.Class = Deny, ClassTemplateChange

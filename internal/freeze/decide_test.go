@@ -171,31 +171,62 @@ func history(ts ...*corev1.PodTemplateSpec) []corev1.PodTemplateSpec {
 // ---- golden message parts ----
 
 const (
-	headUpdate = "budgetgate: Deployment shop/checkout may not release a new pod template: releases are frozen by "
-	headCreate = "budgetgate: Deployment shop/checkout may not be created: releases are frozen by "
-	descAvail  = "SLO shop/checkout-availability (policy default, rule fast-burn: burn rate 15.10x over 1h and 16.00x over 5m ≥ 14.40x; budget 62.3% left), since 2026-05-01T10:00:00Z until at least 2026-05-01T11:00:00Z"
-	descLat    = "SLO shop/checkout-latency (policy strict, rule budget-exhausted: budget 3.2% over spent), since 2026-05-01T09:00:00Z until at least 2026-05-01T12:00:00Z"
-	descDry    = "SLO shop/checkout-errors (policy observe in DryRun mode, rule slow-burn: burn rate 7.00x over 6h and 8.00x over 30m ≥ 6.00x; budget 80.0% left), since 2026-05-01T10:00:00Z until the error budget recovers"
-	descDryStr = "SLO shop/checkout-saturation (the built-in policy in DryRun mode, rule budget-exhausted) until the error budget recovers"
-	stillUpd   = "Still allowed during the freeze: rollback to a previous revision (kubectl rollout undo deployment/checkout -n shop), scaling, restart with an unchanged template (kubectl rollout restart deployment/checkout -n shop) and a pod template annotated budgetgate.dev/release-class: hotfix or security, applied by a user allowed to release-during-freeze."
-	stillUpdS  = "Still allowed during the freeze: rollback to a previous revision (kubectl rollout undo deployment/checkout -n shop), scaling, restart with an unchanged template (kubectl rollout restart deployment/checkout -n shop) and a pod template annotated budgetgate.dev/release-class: security, applied by a user allowed to release-during-freeze."
-	stillCre   = "Still allowed during the freeze: a pod template annotated budgetgate.dev/release-class: hotfix or security, applied by a user allowed to release-during-freeze."
-	askFex     = "To release anyway, ask a platform admin for a FreezeException (kind FreezeException, short name fex) in namespace shop with spec.workloads [{kind: Deployment, name: checkout}] or a matching spec.workloadSelector, a spec.reason and a spec.expiresAt (kubectl create -f <file>; kubectl get fex -n shop)."
-	histCall   = "Revisions Deployment shop/checkout"
-	sarAlice   = "Authorized alice shop release-during-freeze"
-	sarMallory = "Authorized mallory shop release-during-freeze"
-	liftAlice  = "Authorized alice shop lift-freeze"
+	headUpdate  = "budgetgate: release of Deployment shop/checkout blocked "
+	headCreate  = "budgetgate: creation of Deployment shop/checkout blocked "
+	descAvail   = "SLO shop/checkout-availability, frozen since 2026-05-01T10:00:00Z (rule fast-burn: burn rate 15.10x over 1h and 16.00x over 5m ≥ 14.40x; budget 62.3% left)"
+	descAvailU  = "SLO shop/checkout-availability, frozen since 2026-05-01T10:00:00Z until at least 2026-05-01T11:00:00Z (rule fast-burn: burn rate 15.10x over 1h and 16.00x over 5m ≥ 14.40x; budget 62.3% left)"
+	descLatU    = "SLO shop/checkout-latency, frozen since 2026-05-01T09:00:00Z until at least 2026-05-01T12:00:00Z (rule budget-exhausted: budget 3.2% over spent)"
+	descDry     = "SLO shop/checkout-errors, frozen in DryRun mode since 2026-05-01T10:00:00Z (rule slow-burn: burn rate 7.00x over 6h and 8.00x over 30m ≥ 6.00x; budget 80.0% left)"
+	descDryU    = "SLO shop/checkout-errors, frozen in DryRun mode since 2026-05-01T10:00:00Z until the error budget recovers (rule slow-burn: burn rate 7.00x over 6h and 8.00x over 30m ≥ 6.00x; budget 80.0% left)"
+	descDryStr  = "SLO shop/checkout-saturation, frozen in DryRun mode (rule budget-exhausted)"
+	descDryStrU = "SLO shop/checkout-saturation, frozen in DryRun mode until the error budget recovers (rule budget-exhausted)"
+	byAvail     = "until at least 2026-05-01T11:00:00Z by " + descAvail + "."
+	byDry       = "until the error budget recovers by " + descDry + "."
+	byDryStr    = "until the error budget recovers by " + descDryStr + "."
+	stillUpd    = "Still allowed: rollback (kubectl rollout undo deployment/checkout -n shop; under GitOps a git revert counts), scaling, restarts."
+	hotfixHot   = "Hotfix: if kubectl auth can-i release-during-freeze servicelevelobjectives.slo.budgetgate.dev -n shop says yes, set pod template annotations budgetgate.dev/release-class: hotfix and budgetgate.dev/release-reason: <incident>, new per release."
+	hotfixSec   = "Hotfix: if kubectl auth can-i release-during-freeze servicelevelobjectives.slo.budgetgate.dev -n shop says yes, set pod template annotations budgetgate.dev/release-class: security and budgetgate.dev/release-reason: <incident>, new per release."
+	allowedHot  = stillUpd + "\n" + hotfixHot
+	allowedSec  = stillUpd + "\n" + hotfixSec
+	help        = "Exceptions and help: your platform team (kubectl get fex -n shop)"
+	tailAvail   = "See the freeze: kubectl describe slo checkout-availability -n shop\n" + help
+	tailDry     = "See the freeze: kubectl describe slo checkout-errors -n shop\n" + help
+	histCall    = "Revisions Deployment shop/checkout"
+	sarAlice    = "Authorized alice shop release-during-freeze"
+	sarMallory  = "Authorized mallory shop release-during-freeze"
+	liftAlice   = "Authorized alice shop lift-freeze"
 
-	relabelHead = "budgetgate: Deployment shop/checkout may not change its labels now: the new labels would take it out of the freeze of "
-	relabelTail = "Change the labels after the freeze lifts, or have someone allowed to lift-freeze make the change (kubectl auth can-i lift-freeze servicelevelobjectives.slo.budgetgate.dev -n shop)."
+	relabelHead    = "budgetgate: label change of Deployment shop/checkout blocked until at least 2026-05-01T11:00:00Z: the new labels would leave the selection of "
+	relabelHeadDry = "budgetgate: label change of Deployment shop/checkout blocked until the error budget recovers: the new labels would leave the selection of "
+	relabelTail    = "Change the labels after the freeze lifts, or ask someone for whom kubectl auth can-i lift-freeze servicelevelobjectives.slo.budgetgate.dev -n shop says yes.\n" + tailAvail
+	relabelTailDry = "Change the labels after the freeze lifts, or ask someone for whom kubectl auth can-i lift-freeze servicelevelobjectives.slo.budgetgate.dev -n shop says yes.\n" + tailDry
 )
 
+// lines joins the lines of a message; a part may hold several lines.
 func lines(l ...string) string { return strings.Join(l, "\n") }
 
-// The one deny message spelled out in full, as a user sees it.
-const denyAvailFull = `budgetgate: Deployment shop/checkout may not release a new pod template: releases are frozen by SLO shop/checkout-availability (policy default, rule fast-burn: burn rate 15.10x over 1h and 16.00x over 5m ≥ 14.40x; budget 62.3% left), since 2026-05-01T10:00:00Z until at least 2026-05-01T11:00:00Z.
-Still allowed during the freeze: rollback to a previous revision (kubectl rollout undo deployment/checkout -n shop), scaling, restart with an unchanged template (kubectl rollout restart deployment/checkout -n shop) and a pod template annotated budgetgate.dev/release-class: hotfix or security, applied by a user allowed to release-during-freeze.
-To release anyway, ask a platform admin for a FreezeException (kind FreezeException, short name fex) in namespace shop with spec.workloads [{kind: Deployment, name: checkout}] or a matching spec.workloadSelector, a spec.reason and a spec.expiresAt (kubectl create -f <file>; kubectl get fex -n shop).`
+// oneLine is the admission warning of a DryRun message.
+func oneLine(msg string) []string { return []string{strings.ReplaceAll(msg, "\n", " | ")} }
+
+// The one deny message spelled out in full, as a user sees it (no --contact).
+const denyAvailFull = `budgetgate: release of Deployment shop/checkout blocked until at least 2026-05-01T11:00:00Z by SLO shop/checkout-availability, frozen since 2026-05-01T10:00:00Z (rule fast-burn: burn rate 15.10x over 1h and 16.00x over 5m ≥ 14.40x; budget 62.3% left).
+Still allowed: rollback (kubectl rollout undo deployment/checkout -n shop; under GitOps a git revert counts), scaling, restarts.
+Hotfix: if kubectl auth can-i release-during-freeze servicelevelobjectives.slo.budgetgate.dev -n shop says yes, set pod template annotations budgetgate.dev/release-class: hotfix and budgetgate.dev/release-reason: <incident>, new per release.
+See the freeze: kubectl describe slo checkout-availability -n shop
+Exceptions and help: your platform team (kubectl get fex -n shop)`
+
+// honouredForEnforce: a class one SLO exempts, the other does not.
+const honouredForEnforce = "DryRun: would deny: " + headUpdate + byDryStr + "\n" +
+	"Release class \"hotfix\" was honoured for SLO shop/checkout-availability.\n" +
+	stillUpd + "\n" +
+	"See the freeze: kubectl describe slo checkout-saturation -n shop\n" + help
+
+// twoDry is the DryRun warning of two DryRun SLOs that share no exempt class.
+const twoDry = "DryRun: would deny: " + headUpdate + "until their error budgets recover by 2 frozen SLOs:\n" +
+	"- " + descDryU + ";\n" +
+	"- " + descDryStrU + ".\n" +
+	stillUpd + "\n" +
+	"See the freeze: kubectl describe slo checkout-errors checkout-saturation -n shop\n" + help
 
 type decideCase struct {
 	name       string
@@ -375,11 +406,8 @@ func decideCases() []decideCase {
 			lookups: prevHistory(),
 			want: Result{
 				Decision: Warn, Class: ClassDryRun, SLOs: []string{"shop/checkout-errors"},
-				Message: lines(
-					"DryRun: would deny: "+headUpdate+descDry+".",
-					stillUpd,
-					askFex),
-				Warnings: []string{"DryRun: would deny: " + headUpdate + descDry + ". " + stillUpd + " " + askFex},
+				Message:  lines("DryRun: would deny: "+headUpdate+byDry, allowedHot, tailDry),
+				Warnings: oneLine(lines("DryRun: would deny: "+headUpdate+byDry, allowedHot, tailDry)),
 			},
 			wantCalls: []string{histCall},
 		},
@@ -391,10 +419,10 @@ func decideCases() []decideCase {
 			want: Result{
 				Decision: Deny, Class: ClassTemplateChange, SLOs: []string{"shop/checkout-availability", "shop/checkout-errors"},
 				Message: lines(
-					headUpdate+descAvail+".",
+					headUpdate+byAvail,
 					"Also frozen in DryRun mode (would deny too): SLO shop/checkout-errors.",
-					stillUpd,
-					askFex),
+					allowedHot,
+					tailAvail),
 			},
 			wantCalls: []string{histCall},
 		},
@@ -406,11 +434,12 @@ func decideCases() []decideCase {
 			want: Result{
 				Decision: Deny, Class: ClassTemplateChange, SLOs: []string{"shop/checkout-availability", "shop/checkout-latency"},
 				Message: lines(
-					headUpdate+"2 SLOs:",
-					"- "+descAvail+";",
-					"- "+descLat+".",
-					stillUpdS,
-					askFex),
+					headUpdate+"until at least 2026-05-01T12:00:00Z by 2 frozen SLOs:",
+					"- "+descAvailU+";",
+					"- "+descLatU+".",
+					allowedSec,
+					"See the freeze: kubectl describe slo checkout-availability checkout-latency -n shop",
+					help),
 			},
 			wantCalls: []string{histCall},
 		},
@@ -421,14 +450,8 @@ func decideCases() []decideCase {
 			lookups: prevHistory(),
 			want: Result{
 				Decision: Warn, Class: ClassDryRun, SLOs: []string{"shop/checkout-errors", "shop/checkout-saturation"},
-				Message: lines(
-					"DryRun: would deny: "+headUpdate+"2 SLOs:",
-					"- "+descDry+";",
-					"- "+descDryStr+".",
-					"Still allowed during the freeze: rollback to a previous revision (kubectl rollout undo deployment/checkout -n shop), scaling and restart with an unchanged template (kubectl rollout restart deployment/checkout -n shop).",
-					askFex),
-				Warnings: []string{"DryRun: would deny: " + headUpdate + "2 SLOs: - " + descDry + "; - " + descDryStr + ". " +
-					"Still allowed during the freeze: rollback to a previous revision (kubectl rollout undo deployment/checkout -n shop), scaling and restart with an unchanged template (kubectl rollout restart deployment/checkout -n shop). " + askFex},
+				Message:  twoDry,
+				Warnings: oneLine(twoDry),
 			},
 			wantCalls: []string{histCall},
 		},
@@ -475,8 +498,8 @@ func decideCases() []decideCase {
 			lookups: &fakeLookups{},
 			want: Result{
 				Decision: Warn, Class: ClassDryRun, SLOs: []string{"shop/checkout-errors"},
-				Message:  lines("DryRun: would deny: "+relabelHead+descDry+".", `User "alice" may not lift-freeze on servicelevelobjectives.slo.budgetgate.dev in namespace shop.`, relabelTail),
-				Warnings: []string{"DryRun: would deny: " + relabelHead + descDry + `. User "alice" may not lift-freeze on servicelevelobjectives.slo.budgetgate.dev in namespace shop. ` + relabelTail},
+				Message:  lines("DryRun: would deny: "+relabelHeadDry+descDry+".", `User "alice" may not lift-freeze on servicelevelobjectives.slo.budgetgate.dev in namespace shop.`, relabelTailDry),
+				Warnings: oneLine(lines("DryRun: would deny: "+relabelHeadDry+descDry+".", `User "alice" may not lift-freeze on servicelevelobjectives.slo.budgetgate.dev in namespace shop.`, relabelTailDry)),
 			},
 			wantCalls: []string{liftAlice},
 		},
@@ -513,7 +536,7 @@ func decideCases() []decideCase {
 			lookups: nil,
 			want: Result{
 				Decision: Deny, Class: ClassTemplateChange, SLOs: availOnly,
-				Message: lines(headUpdate+descAvail+".", "No revision history was available to recognise a rollback.", stillUpd, askFex),
+				Message: lines(headUpdate+byAvail, "No revision history was available to recognise a rollback.", allowedHot, tailAvail),
 			},
 		},
 		{
@@ -523,7 +546,7 @@ func decideCases() []decideCase {
 			lookups: &fakeLookups{historyErr: errBoom},
 			want: Result{
 				Decision: Deny, Class: ClassTemplateChange, SLOs: availOnly,
-				Message: lines(headUpdate+descAvail+".", "Could not verify that this is a rollback: reading the revision history failed: connection refused. If it is one, retry it.", stillUpd, askFex),
+				Message: lines(headUpdate+byAvail, "Could not verify a rollback: reading the revision history failed (connection refused); if this is a rollback, retry it.", allowedHot, tailAvail),
 			},
 			wantCalls: []string{histCall},
 		},
@@ -534,7 +557,7 @@ func decideCases() []decideCase {
 			lookups: &fakeLookups{historyErr: fmt.Errorf("listing ReplicaSets: %w", context.DeadlineExceeded)},
 			want: Result{
 				Decision: Deny, Class: ClassTemplateChange, SLOs: availOnly,
-				Message: lines(headUpdate+descAvail+".", "Could not verify that this is a rollback: reading the revision history failed: budgetgate's deadline for this decision passed before the API server answered. If it is one, retry it.", stillUpd, askFex),
+				Message: lines(headUpdate+byAvail, "Could not verify a rollback: reading the revision history failed (budgetgate's deadline for this decision passed before the API server answered); if this is a rollback, retry it.", allowedHot, tailAvail),
 			},
 			wantCalls: []string{histCall},
 		},
@@ -596,7 +619,7 @@ func decideCases() []decideCase {
 			lookups: prevHistory(),
 			want: Result{
 				Decision: Deny, Class: ClassCreate, SLOs: availOnly,
-				Message: lines(headCreate+descAvail+".", stillCre, askFex),
+				Message: lines(headCreate+byAvail, hotfixHot, tailAvail),
 			},
 		},
 
@@ -608,8 +631,8 @@ func decideCases() []decideCase {
 			lookups: prevHistory(),
 			want: Result{
 				Decision: Warn, Class: ClassDryRun, SLOs: []string{"shop/checkout-errors"},
-				Message:  lines("DryRun: would deny: "+headCreate+descDry+".", stillCre, askFex),
-				Warnings: []string{"DryRun: would deny: " + headCreate + descDry + ". " + stillCre + " " + askFex},
+				Message:  lines("DryRun: would deny: "+headCreate+byDry, hotfixHot, tailDry),
+				Warnings: oneLine(lines("DryRun: would deny: "+headCreate+byDry, hotfixHot, tailDry)),
 			},
 		},
 		{
@@ -653,7 +676,7 @@ func decideCases() []decideCase {
 			lookups: &fakeLookups{allowed: true, history: history(tpl("v0"))},
 			want: Result{
 				Decision: Deny, Class: ClassTemplateChange, SLOs: availOnly,
-				Message: lines(headUpdate+descAvail+".", notAuthorised, stillUpd, askFex),
+				Message: lines(headUpdate+byAvail, notAuthorised, allowedHot, tailAvail),
 			},
 			wantCalls: []string{sarMallory, histCall},
 		},
@@ -664,9 +687,9 @@ func decideCases() []decideCase {
 			lookups: &fakeLookups{allowed: true, sarErr: errBoom},
 			want: Result{
 				Decision: Deny, Class: ClassTemplateChange, SLOs: availOnly,
-				Message: lines(headUpdate+descAvail+".",
+				Message: lines(headUpdate+byAvail,
 					"Release class \"hotfix\" was not honoured: could not check whether \"alice\" may release-during-freeze: connection refused.",
-					stillUpd, askFex),
+					allowedHot, tailAvail),
 			},
 			wantCalls: []string{sarAlice, histCall},
 		},
@@ -677,10 +700,10 @@ func decideCases() []decideCase {
 			lookups: nil,
 			want: Result{
 				Decision: Deny, Class: ClassTemplateChange, SLOs: availOnly,
-				Message: lines(headUpdate+descAvail+".",
+				Message: lines(headUpdate+byAvail,
 					"Release class \"hotfix\" was not honoured: no authoriser is available to check release-during-freeze.",
 					"No revision history was available to recognise a rollback.",
-					stillUpd, askFex),
+					allowedHot, tailAvail),
 			},
 		},
 		{
@@ -690,9 +713,9 @@ func decideCases() []decideCase {
 			lookups: &fakeLookups{allowed: true},
 			want: Result{
 				Decision: Deny, Class: ClassTemplateChange, SLOs: availOnly,
-				Message: lines(headUpdate+descAvail+".",
+				Message: lines(headUpdate+byAvail,
 					"Release class \"feature\" was not honoured: it is not exempt under policy default of SLO shop/checkout-availability (exempt: hotfix, security).",
-					stillUpd, askFex),
+					allowedHot, tailAvail),
 			},
 			wantCalls: []string{histCall},
 		},
@@ -703,9 +726,9 @@ func decideCases() []decideCase {
 			lookups: &fakeLookups{allowed: true},
 			want: Result{
 				Decision: Deny, Class: ClassTemplateChange, SLOs: []string{"shop/checkout-availability", "shop/checkout-latency"},
-				Message: lines(headUpdate+"2 SLOs:", "- "+descAvail+";", "- "+descLat+".",
+				Message: lines(headUpdate+"until at least 2026-05-01T12:00:00Z by 2 frozen SLOs:", "- "+descAvailU+";", "- "+descLatU+".",
 					"Release class \"hotfix\" was not honoured: it is not exempt under policy strict of SLO shop/checkout-latency (exempt: security).",
-					stillUpdS, askFex),
+					allowedSec, "See the freeze: kubectl describe slo checkout-availability checkout-latency -n shop", help),
 			},
 			wantCalls: []string{histCall},
 		},
@@ -742,8 +765,8 @@ func decideCases() []decideCase {
 			lookups: &fakeLookups{allowed: true},
 			want: Result{
 				Decision: Warn, Class: ClassDryRun, SLOs: []string{"shop/checkout-errors"},
-				Message:  lines("DryRun: would deny: "+headUpdate+descDry+".", notAuthorised, stillUpd, askFex),
-				Warnings: []string{"DryRun: would deny: " + headUpdate + descDry + ". " + notAuthorised + " " + stillUpd + " " + askFex},
+				Message:  lines("DryRun: would deny: "+headUpdate+byDry, notAuthorised, allowedHot, tailDry),
+				Warnings: oneLine(lines("DryRun: would deny: "+headUpdate+byDry, notAuthorised, allowedHot, tailDry)),
 			},
 			wantCalls: []string{sarMallory, histCall},
 		},
@@ -754,12 +777,8 @@ func decideCases() []decideCase {
 			lookups: &fakeLookups{allowed: true},
 			want: Result{
 				Decision: Warn, Class: ClassDryRun, SLOs: []string{"shop/checkout-availability", "shop/checkout-saturation"}, ReleaseClass: "hotfix",
-				Message: lines("DryRun: would deny: "+headUpdate+descDryStr+".",
-					"Release class \"hotfix\" was honoured for SLO shop/checkout-availability.",
-					"Still allowed during the freeze: rollback to a previous revision (kubectl rollout undo deployment/checkout -n shop), scaling and restart with an unchanged template (kubectl rollout restart deployment/checkout -n shop).",
-					askFex),
-				Warnings: []string{"DryRun: would deny: " + headUpdate + descDryStr + ". Release class \"hotfix\" was honoured for SLO shop/checkout-availability. " +
-					"Still allowed during the freeze: rollback to a previous revision (kubectl rollout undo deployment/checkout -n shop), scaling and restart with an unchanged template (kubectl rollout restart deployment/checkout -n shop). " + askFex},
+				Message:          honouredForEnforce,
+				Warnings:         oneLine(honouredForEnforce),
 				AuditAnnotations: map[string]string{"user": "alice", "release-class": "hotfix", "frozen-by": "shop/checkout-availability,shop/checkout-saturation"},
 			},
 			wantCalls: []string{sarAlice, histCall},
@@ -771,9 +790,9 @@ func decideCases() []decideCase {
 			lookups: &fakeLookups{allowed: true},
 			want: Result{
 				Decision: Deny, Class: ClassTemplateChange, SLOs: []string{"shop/checkout-availability", "shop/checkout-saturation"},
-				Message: lines(headUpdate+descAvail+".",
+				Message: lines(headUpdate+byAvail,
 					"Also frozen in DryRun mode (would deny too): SLO shop/checkout-saturation.",
-					notAuthorised, stillUpd, askFex),
+					notAuthorised, allowedHot, tailAvail),
 			},
 			wantCalls: []string{sarMallory, histCall},
 		},
@@ -792,9 +811,9 @@ func decideCases() []decideCase {
 			lookups: &fakeLookups{allowed: true},
 			want: Result{
 				Decision: Deny, Class: ClassTemplateChange, SLOs: availOnly,
-				Message: lines(headUpdate+descAvail+".",
+				Message: lines(headUpdate+byAvail,
 					"Release class \"x\\ny"+strings.Repeat("z", 60)+"…\" was not honoured: it is not exempt under policy default of SLO shop/checkout-availability (exempt: hotfix, security).",
-					stillUpd, askFex),
+					allowedHot, tailAvail),
 			},
 			wantCalls: []string{histCall},
 		},
@@ -854,7 +873,7 @@ func decideCases() []decideCase {
 			exceptions: []Exception{fexExpired},
 			lookups:    prevHistory(),
 			want: Result{Decision: Deny, Class: ClassTemplateChange, SLOs: availOnly,
-				Message: lines(headUpdate+descAvail+".", "FreezeException shop/old expired at 2026-05-01T10:30:00Z.", stillUpd, askFex)},
+				Message: lines(headUpdate+byAvail, "FreezeException shop/old expired at 2026-05-01T10:30:00Z.", allowedHot, tailAvail)},
 			wantCalls: []string{histCall},
 		},
 		{
@@ -883,8 +902,8 @@ func decideCases() []decideCase {
 			lookups:    &fakeLookups{},
 			want: Result{
 				Decision: Warn, Class: ClassDryRun, SLOs: []string{"shop/checkout-errors"},
-				Message:  lines("DryRun: would deny: "+headUpdate+descDry+".", "FreezeException shop/old expired at 2026-05-01T10:30:00Z.", stillUpd, askFex),
-				Warnings: []string{"DryRun: would deny: " + headUpdate + descDry + ". FreezeException shop/old expired at 2026-05-01T10:30:00Z. " + stillUpd + " " + askFex},
+				Message:  lines("DryRun: would deny: "+headUpdate+byDry, "FreezeException shop/old expired at 2026-05-01T10:30:00Z.", allowedHot, tailDry),
+				Warnings: oneLine(lines("DryRun: would deny: "+headUpdate+byDry, "FreezeException shop/old expired at 2026-05-01T10:30:00Z.", allowedHot, tailDry)),
 			},
 			wantCalls: []string{histCall},
 		},
@@ -914,9 +933,10 @@ func decideCases() []decideCase {
 			want: Result{
 				Decision: Deny, Class: ClassTemplateChange, SLOs: []string{"db/pg"},
 				Message: lines(
-					"budgetgate: StatefulSet db/pg may not release a new pod template: releases are frozen by SLO db/pg (the built-in policy, rule slow-burn: burn rate 7.00x over 6h) until the error budget recovers.",
-					"Still allowed during the freeze: rollback to a previous revision (kubectl rollout undo statefulset/pg -n db), scaling and restart with an unchanged template (kubectl rollout restart statefulset/pg -n db).",
-					"To release anyway, ask a platform admin for a FreezeException (kind FreezeException, short name fex) in namespace db with spec.workloads [{kind: StatefulSet, name: pg}] or a matching spec.workloadSelector, a spec.reason and a spec.expiresAt (kubectl create -f <file>; kubectl get fex -n db)."),
+					"budgetgate: release of StatefulSet db/pg blocked until the error budget recovers by SLO db/pg, frozen (rule slow-burn: burn rate 7.00x over 6h).",
+					"Still allowed: rollback (kubectl rollout undo statefulset/pg -n db; under GitOps a git revert counts), scaling, restarts.",
+					"See the freeze: kubectl describe slo pg -n db",
+					"Exceptions and help: your platform team (kubectl get fex -n db)"),
 			},
 			wantCalls: []string{"Revisions StatefulSet db/pg"},
 		},

@@ -44,14 +44,18 @@ func ExampleDecide() {
 		Old:       wl(template("checkout:v1")),
 		New:       wl(released),
 		User:      authenticationv1.UserInfo{Username: "bob"},
+		// The platform's --contact: the message's last line.
+		Contact: "https://runbooks.example/budgetgate",
 	}
 	r := freeze.Decide(context.Background(), req, []freeze.FrozenSLO{slo}, nil, noHistory{}, time.Date(2026, 5, 1, 10, 30, 0, 0, time.UTC))
 	fmt.Println(r.Decision, r.Class, r.SLOs)
 	fmt.Println(r.Message)
 	// Output:
 	// Deny template-change [shop/checkout-availability]
-	// budgetgate: Deployment shop/checkout may not release a new pod template: releases are frozen by SLO shop/checkout-availability (policy default, rule fast-burn: burn rate 15.10x over 1h and 16.00x over 5m ≥ 14.40x; budget 62.3% left), since 2026-05-01T10:00:00Z until at least 2026-05-01T11:00:00Z.
+	// budgetgate: release of Deployment shop/checkout blocked until at least 2026-05-01T11:00:00Z by SLO shop/checkout-availability, frozen since 2026-05-01T10:00:00Z (rule fast-burn: burn rate 15.10x over 1h and 16.00x over 5m ≥ 14.40x; budget 62.3% left).
 	// Release class "hotfix" was not honoured: user "bob" may not release-during-freeze on servicelevelobjectives.slo.budgetgate.dev in namespace shop.
-	// Still allowed during the freeze: rollback to a previous revision (kubectl rollout undo deployment/checkout -n shop), scaling, restart with an unchanged template (kubectl rollout restart deployment/checkout -n shop) and a pod template annotated budgetgate.dev/release-class: hotfix or security, applied by a user allowed to release-during-freeze.
-	// To release anyway, ask a platform admin for a FreezeException (kind FreezeException, short name fex) in namespace shop with spec.workloads [{kind: Deployment, name: checkout}] or a matching spec.workloadSelector, a spec.reason and a spec.expiresAt (kubectl create -f <file>; kubectl get fex -n shop).
+	// Still allowed: rollback (kubectl rollout undo deployment/checkout -n shop; under GitOps a git revert counts), scaling, restarts.
+	// Hotfix: if kubectl auth can-i release-during-freeze servicelevelobjectives.slo.budgetgate.dev -n shop says yes, set pod template annotations budgetgate.dev/release-class: hotfix and budgetgate.dev/release-reason: <incident>, new per release.
+	// See the freeze: kubectl describe slo checkout-availability -n shop
+	// Exceptions and help: https://runbooks.example/budgetgate
 }

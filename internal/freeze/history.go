@@ -39,6 +39,8 @@ type HistoryRequest struct {
 	// ContentChanged: the revision's content (a ReplicaSet's template, a
 	// ControllerRevision's data) differs from the old object's.
 	ContentChanged bool
+	// Contact, as in Request: the last line of a deny message.
+	Contact string
 }
 
 // HistoryLookups is implemented by the webhook.
@@ -117,15 +119,20 @@ func DecideHistory(ctx context.Context, req HistoryRequest, frozen []FrozenSLO, 
 // a history write, saying why.
 func historyDecision(req HistoryRequest, obj string, owner *Workload, selecting []*FrozenSLO, why string) Result {
 	res := Result{Class: ClassHistory, SLOs: sloNames(selecting)}
-	msg := "budgetgate: " + quote(req.User.Username, maxUserRunes) + " may not write " + obj + " as revision history of " +
-		workloadName(owner) + ", whose releases are frozen by " + sloList(res.SLOs) + ": " + why + "."
+	lines := []string{
+		"budgetgate: " + quote(req.User.Username, maxUserRunes) + " may not write " + obj + " as revision history of " +
+			workloadName(owner) + ", whose releases are frozen by " + sloList(res.SLOs) + ": " + why + ".",
+		SeeFreezeLine(owner.Namespace, res.SLOs...),
+		HelpLine(req.Contact, owner.Namespace),
+	}
 	if len(enforcing(selecting)) == 0 {
 		res.Decision, res.Class = Warn, ClassDryRun
-		res.Message = "DryRun: would deny: " + msg
-		res.Warnings = []string{warning(res.Message)}
+		lines[0] = "DryRun: would deny: " + lines[0]
+		res.Message = strings.Join(lines, "\n")
+		res.Warnings = []string{warning(strings.Join(lines, warningSeparator))}
 		return res
 	}
-	res.Decision, res.Message = Deny, msg
+	res.Decision, res.Message = Deny, strings.Join(lines, "\n")
 	return res
 }
 
@@ -134,5 +141,5 @@ func historyDeny(req HistoryRequest, obj string, selecting []*FrozenSLO, why str
 	ref := req.NewController
 	return Result{Decision: Deny, Class: ClassHistory, SLOs: sloNames(selecting),
 		Message: "budgetgate: could not verify that " + obj + " may be written as revision history of " + ref.Kind + " " +
-			req.Namespace + "/" + ref.Name + ": " + strings.TrimSuffix(why, ".") + ". Retry in a moment."}
+			req.Namespace + "/" + ref.Name + ": " + strings.TrimSuffix(why, ".") + ". Retry in a moment.\n" + HelpLine(req.Contact, req.Namespace)}
 }

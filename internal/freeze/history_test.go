@@ -32,12 +32,18 @@ func (f *fakeHistoryLookups) MayWriteHistory(kind string, u authenticationv1.Use
 	return kind == "Deployment" && u.Username == deploymentController
 }
 
+// forgedDry is the DryRun warning about a forged revision.
+const forgedDry = `DryRun: would deny: budgetgate: "mallory" may not write ReplicaSet shop/checkout-forged as revision history of Deployment shop/checkout, ` +
+	`whose releases are frozen by SLO shop/checkout-errors: during a freeze only Deployment shop/checkout's own controller may add to or change its revision history, ` +
+	"so that a rollback can only restore what was released before.\n" + tailDry
+
 func TestDecideHistory(t *testing.T) {
 	checkoutRef := &OwnerRef{Kind: "Deployment", Name: "checkout", UID: "uid-checkout"}
 	otherRef := &OwnerRef{Kind: "Deployment", Name: "cart", UID: "uid-cart"}
 	controller := authenticationv1.UserInfo{Username: deploymentController}
 	owner := deploy(checkout, tpl("v1"))
-	forged := `budgetgate: "mallory" may not write ReplicaSet shop/checkout-forged as revision history of Deployment shop/checkout, whose releases are frozen by SLO shop/checkout-availability: during a freeze only Deployment shop/checkout's own controller may add to or change its revision history, so that a rollback can only restore what was released before.`
+	forged := `budgetgate: "mallory" may not write ReplicaSet shop/checkout-forged as revision history of Deployment shop/checkout, whose releases are frozen by SLO shop/checkout-availability: during a freeze only Deployment shop/checkout's own controller may add to or change its revision history, so that a rollback can only restore what was released before.` +
+		"\n" + tailAvail
 	tests := []struct {
 		name   string
 		req    HistoryRequest
@@ -74,7 +80,8 @@ func TestDecideHistory(t *testing.T) {
 		frozen: []FrozenSLO{sloAvail},
 		lk:     &fakeHistoryLookups{owner: owner},
 		want: Result{Decision: Deny, Class: ClassHistory, SLOs: []string{"shop/checkout-availability"},
-			Message: `budgetgate: "system:serviceaccount:kube-system:deployment-controller" may not write ReplicaSet shop/twin-5c4 as revision history of Deployment shop/checkout, whose releases are frozen by SLO shop/checkout-availability: it was created at 2026-05-01T10:01:00Z, during the freeze, and may not be adopted as a revision of Deployment shop/checkout until the freeze lifts.`},
+			Message: `budgetgate: "system:serviceaccount:kube-system:deployment-controller" may not write ReplicaSet shop/twin-5c4 as revision history of Deployment shop/checkout, whose releases are frozen by SLO shop/checkout-availability: it was created at 2026-05-01T10:01:00Z, during the freeze, and may not be adopted as a revision of Deployment shop/checkout until the freeze lifts.` +
+				"\n" + tailAvail},
 	}, {
 		name:   "the controller re-adopts its own revision from before the freeze",
 		req:    HistoryRequest{Operation: Update, Kind: "ReplicaSet", Namespace: "shop", Name: "checkout-5d4", User: controller, NewController: checkoutRef, Created: since.Add(-24 * time.Hour)},
@@ -109,15 +116,15 @@ func TestDecideHistory(t *testing.T) {
 		frozen: []FrozenSLO{sloDry},
 		lk:     &fakeHistoryLookups{owner: owner},
 		want: Result{Decision: Warn, Class: ClassDryRun, SLOs: []string{"shop/checkout-errors"},
-			Message:  `DryRun: would deny: budgetgate: "mallory" may not write ReplicaSet shop/checkout-forged as revision history of Deployment shop/checkout, whose releases are frozen by SLO shop/checkout-errors: during a freeze only Deployment shop/checkout's own controller may add to or change its revision history, so that a rollback can only restore what was released before.`,
-			Warnings: []string{`DryRun: would deny: budgetgate: "mallory" may not write ReplicaSet shop/checkout-forged as revision history of Deployment shop/checkout, whose releases are frozen by SLO shop/checkout-errors: during a freeze only Deployment shop/checkout's own controller may add to or change its revision history, so that a rollback can only restore what was released before.`}},
+			Message:  forgedDry,
+			Warnings: oneLine(forgedDry)},
 	}, {
 		name:   "the owner cannot be read: deny, even the controller (it retries)",
 		req:    HistoryRequest{Operation: Create, Kind: "ReplicaSet", Namespace: "shop", Name: "checkout-7d9", User: controller, NewController: checkoutRef},
 		frozen: []FrozenSLO{sloAvail},
 		lk:     &fakeHistoryLookups{err: context.DeadlineExceeded},
 		want: Result{Decision: Deny, Class: ClassHistory, SLOs: []string{},
-			Message: "budgetgate: could not verify that ReplicaSet shop/checkout-7d9 may be written as revision history of Deployment shop/checkout: could not read Deployment shop/checkout: budgetgate's deadline for this decision passed before the API server answered. Retry in a moment."},
+			Message: "budgetgate: could not verify that ReplicaSet shop/checkout-7d9 may be written as revision history of Deployment shop/checkout: could not read Deployment shop/checkout: budgetgate's deadline for this decision passed before the API server answered. Retry in a moment.\n" + help},
 	}}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

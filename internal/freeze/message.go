@@ -16,31 +16,47 @@ const (
 	maxReasonRunes = 200
 	maxErrorRunes  = 300
 	maxSLORunes    = 400
+	// The platform's contact: one line, a URL or a channel.
+	maxContactRunes = 200
 )
 
-// denyLines builds the deny message, one sentence or list item per line: what is
-// frozen and by what, why claims were not honoured, what still passes, and how to
-// get an exception.
-func denyLines(op Operation, w *Workload, blocking []*FrozenSLO, notes []string, now time.Time) []string {
-	decisive := decisiveSLOs(blocking)
-	var lines []string
+// Every deny message has one shape, so that the person who reads it (often in
+// a CI log or a GitOps tool's sync status, after the API server's prefix
+// `admission webhook "..." denied the request: `) finds the next step at a
+// glance:
+//
+//  1. what was blocked, by which SLO and rule, and until when;
+//  2. notes, when there are any: why a claim, an exception or a rollback did
+//     not count;
+//  3. next steps, one per line, each starting with a label: what still
+//     passes, how to claim a hotfix (and check the right to), how to see the
+//     freeze;
+//  4. where to get help and exceptions: the platform's contact (--contact).
+//
+// Commands are written out with the real names and end their line without a
+// full stop, so that they can be copied.
 
-	head := "budgetgate: " + workloadName(w) + " may not release a new pod template: releases are frozen by "
+// Labels of the next-step lines.
+const (
+	stillAllowedLabel = "Still allowed: "
+	hotfixLabel       = "Hotfix: "
+	seeFreezeLabel    = "See the freeze: "
+	helpLabel         = "Exceptions and help: "
+)
+
+// warningSeparator joins the lines of a message into one admission warning
+// (DryRun), which must fit on one line.
+const warningSeparator = " | "
+
+// denyLines builds the deny message of a release (UPDATE) or creation (CREATE)
+// of w that the blocking SLOs hold back.
+func denyLines(op Operation, w *Workload, blocking []*FrozenSLO, notes []string, contact string, now time.Time) []string {
+	decisive := decisiveSLOs(blocking)
+	what := "release of " + workloadName(w)
 	if op == Create {
-		head = "budgetgate: " + workloadName(w) + " may not be created: releases are frozen by "
+		what = "creation of " + workloadName(w)
 	}
-	if len(decisive) == 1 {
-		lines = append(lines, head+describeSLO(decisive[0], now)+".")
-	} else {
-		lines = append(lines, head+strconv.Itoa(len(decisive))+" SLOs:")
-		for i, s := range decisive {
-			end := ";"
-			if i == len(decisive)-1 {
-				end = "."
-			}
-			lines = append(lines, "- "+describeSLO(s, now)+end)
-		}
-	}
+	lines := blockedBy("budgetgate: "+what+" blocked "+until(decisive, now), " by ", decisive, now)
 	if len(decisive) < len(blocking) {
 		var dry []string
 		for _, s := range blocking {
@@ -51,50 +67,123 @@ func denyLines(op Operation, w *Workload, blocking []*FrozenSLO, notes []string,
 		lines = append(lines, "Also frozen in DryRun mode (would deny too): "+sloList(dry)+".")
 	}
 	lines = append(lines, notes...)
-
-	classes := commonExemptClasses(decisive)
-	kubectlRef := strings.ToLower(kindOrWorkload(w.Kind)) + "/" + w.Name + " -n " + w.Namespace
-	var allowed []string
 	if op == Update {
-		allowed = append(allowed,
-			"rollback to a previous revision (kubectl rollout undo "+kubectlRef+")",
-			"scaling",
-			"restart with an unchanged template (kubectl rollout restart "+kubectlRef+")")
+		lines = append(lines, stillAllowedLabel+"rollback ("+rollbackCommand(w)+
+			"; under GitOps a git revert counts), scaling, restarts.")
 	}
-	if len(classes) > 0 {
-		allowed = append(allowed, "a pod template annotated "+ReleaseClassAnnotation+": "+
-			strings.Join(classes, " or ")+", applied by a user allowed to "+ReleaseDuringFreezeVerb)
+	if classes := commonExemptClasses(decisive); len(classes) > 0 {
+		lines = append(lines, hotfixLine(classes, w.Namespace))
 	}
-	if len(allowed) > 0 {
-		lines = append(lines, "Still allowed during the freeze: "+joinAnd(allowed)+".")
-	}
-	lines = append(lines, "To release anyway, ask a platform admin for a FreezeException (kind FreezeException, short name fex) in namespace "+
-		w.Namespace+" with spec.workloads [{kind: "+kindOrWorkload(w.Kind)+", name: "+w.Name+
-		"}] or a matching spec.workloadSelector, a spec.reason and a spec.expiresAt (kubectl create -f <file>; kubectl get fex -n "+
-		w.Namespace+").")
+	lines = append(lines, SeeFreezeLine(w.Namespace, sloNames(decisive)...), HelpLine(contact, w.Namespace))
 	return lines
 }
 
-// describeSLO: `SLO ns/name (policy p, rule r: reason), since S until at least H`.
-func describeSLO(s *FrozenSLO, now time.Time) string {
+// blockedBy finishes head with the SLOs that block: for one SLO on the same
+// line (head + sep + the SLO), for several one line each.
+func blockedBy(head, sep string, slos []*FrozenSLO, now time.Time) []string {
+	if len(slos) == 1 {
+		return []string{head + sep + describeSLO(slos[0], now, false) + "."}
+	}
+	lines := []string{head + sep + strconv.Itoa(len(slos)) + " frozen SLOs:"}
+	for i, s := range slos {
+		end := ";"
+		if i == len(slos)-1 {
+			end = "."
+		}
+		lines = append(lines, "- "+describeSLO(s, now, true)+end)
+	}
+	return lines
+}
+
+// until says how long the SLOs hold a release back: until at least the latest
+// holdUntil still ahead, else until the budget recovers.
+func until(slos []*FrozenSLO, now time.Time) string {
+	var latest time.Time
+	for _, s := range slos {
+		if s.HoldUntil.After(now) && s.HoldUntil.After(latest) {
+			latest = s.HoldUntil
+		}
+	}
+	switch {
+	case !latest.IsZero():
+		return "until at least " + rfc3339(latest)
+	case len(slos) > 1:
+		return "until their error budgets recover"
+	}
+	return "until the error budget recovers"
+}
+
+// describeSLO: `SLO ns/name, frozen [in DryRun mode ][since S][ until ...] (rule r: reason)`;
+// withUntil adds the SLO's own hold (when several SLOs block).
+func describeSLO(s *FrozenSLO, now time.Time, withUntil bool) string {
 	var b strings.Builder
-	b.WriteString("SLO " + s.Namespace + "/" + s.Name + " (" + policyName(s))
+	b.WriteString("SLO " + s.Namespace + "/" + s.Name + ", frozen")
 	if s.DryRun {
 		b.WriteString(" in DryRun mode")
 	}
-	if r := ruleText(s); r != "" {
-		b.WriteString(", " + r)
-	}
-	b.WriteString(")")
 	if !s.Since.IsZero() {
-		b.WriteString(", since " + rfc3339(s.Since))
+		b.WriteString(" since " + rfc3339(s.Since))
 	}
-	if s.HoldUntil.After(now) {
-		b.WriteString(" until at least " + rfc3339(s.HoldUntil))
-	} else {
-		b.WriteString(" until the error budget recovers")
+	if withUntil {
+		b.WriteString(" " + until([]*FrozenSLO{s}, now))
+	}
+	if r := ruleText(s); r != "" {
+		b.WriteString(" (" + r + ")")
 	}
 	return b.String()
+}
+
+// rollbackCommand is the command that rolls w back to its previous revision.
+func rollbackCommand(w *Workload) string {
+	if w.Kind == "Rollout" {
+		// Argo Rollouts: kubectl rollout does not know the kind; its plugin does.
+		return "kubectl argo rollouts undo " + w.Name + " -n " + w.Namespace
+	}
+	return "kubectl rollout undo " + strings.ToLower(kindOrWorkload(w.Kind)) + "/" + w.Name + " -n " + w.Namespace
+}
+
+// hotfixLine says how to claim an exempt class for one release, and how to
+// check the right to first: the very SubjectAccessReview the gate asks
+// (namespace-wide, no SLO name: a role limited to named SLOs would make
+// `can-i .../NAME` say yes while the gate says no). It names the first class
+// every deciding policy exempts (usually hotfix).
+func hotfixLine(classes []string, namespace string) string {
+	return hotfixLabel + "if " + CanI(ReleaseDuringFreezeVerb, "", namespace) + " says yes, set pod template annotations " +
+		ReleaseClassAnnotation + ": " + classes[0] + " and " + ReleaseReasonAnnotation + ": <incident>, new per release."
+}
+
+// CanI is the kubectl command that checks verb on servicelevelobjectives in
+// namespace, on the SLO named name when it is not empty.
+func CanI(verb, name, namespace string) string {
+	resource := SLOResource + "." + SLOGroup
+	if name != "" {
+		resource += "/" + name
+	}
+	return "kubectl auth can-i " + verb + " " + resource + " -n " + namespace
+}
+
+// SeeFreezeLine is the next-step line that shows the freeze of the named SLOs
+// in namespace: their status (since, holdUntil, rule, reason, burn rates) and
+// Events.
+func SeeFreezeLine(namespace string, slos ...string) string {
+	names := make([]string, 0, len(slos))
+	for _, s := range slos {
+		if _, name, ok := strings.Cut(s, "/"); ok {
+			s = name
+		}
+		names = append(names, s)
+	}
+	return seeFreezeLabel + "kubectl describe slo " + strings.Join(names, " ") + " -n " + namespace
+}
+
+// HelpLine is the last line of every deny message: where the platform
+// (--contact) takes questions and requests for a FreezeException, or, when it
+// did not say, who to ask.
+func HelpLine(contact, namespace string) string {
+	if c := sanitize(strings.TrimSpace(contact), maxContactRunes); c != "" {
+		return helpLabel + c
+	}
+	return helpLabel + "your platform team (kubectl get fex -n " + namespace + ")"
 }
 
 func ruleText(s *FrozenSLO) string {

@@ -75,7 +75,7 @@ func Decide(ctx context.Context, req Request, frozen []FrozenSLO, exceptions []E
 	if leaving := leavingSLOs(selecting, w, old); len(leaving) > 0 {
 		ok, note := mayLift(ctx, lookups, req.User, w.Namespace)
 		if !ok {
-			relabelDenied(&res, w, leaving, append(notes, note), now)
+			relabelDenied(&res, w, leaving, append(notes, note), req.Contact, now)
 			return res
 		}
 		lifted = map[string]string{AuditUser: req.User.Username, AuditLifted: strings.Join(sloNames(leaving), ",")}
@@ -119,7 +119,7 @@ func Decide(ctx context.Context, req Request, frozen []FrozenSLO, exceptions []E
 	}
 
 	// Rules 9 and 10.
-	warnOrDeny(&res, op, w, blocking, notes, now)
+	warnOrDeny(&res, op, w, blocking, notes, req.Contact, now)
 	return res
 }
 
@@ -171,20 +171,21 @@ func mayLift(ctx context.Context, lookups Lookups, user authenticationv1.UserInf
 // relabelDenied fills res with the decision on labels that would take w out of
 // the freeze of leaving without permission: Deny, or Warn when only DryRun SLOs
 // are left.
-func relabelDenied(res *Result, w *Workload, leaving []*FrozenSLO, notes []string, now time.Time) {
+func relabelDenied(res *Result, w *Workload, leaving []*FrozenSLO, notes []string, contact string, now time.Time) {
 	decisive := decisiveSLOs(leaving)
-	lines := []string{"budgetgate: " + workloadName(w) + " may not change its labels now: the new labels would take it out of the freeze of " +
-		describeSLOs(decisive, now) + "."}
+	lines := blockedBy("budgetgate: label change of "+workloadName(w)+" blocked "+until(decisive, now)+
+		": the new labels would leave the selection of", " ", decisive, now)
 	lines = append(lines, notes...)
-	lines = append(lines, "Change the labels after the freeze lifts, or have someone allowed to "+LiftFreezeVerb+" make the change "+
-		"(kubectl auth can-i "+LiftFreezeVerb+" "+SLOResource+"."+SLOGroup+" -n "+w.Namespace+").")
+	lines = append(lines, "Change the labels after the freeze lifts, or ask someone for whom "+
+		CanI(LiftFreezeVerb, "", w.Namespace)+" says yes.",
+		SeeFreezeLine(w.Namespace, sloNames(decisive)...), HelpLine(contact, w.Namespace))
 	res.Class = ClassRelabel
 	res.AuditAnnotations = nil
 	if len(enforcing(leaving)) == 0 {
 		res.Decision, res.Class = Warn, ClassDryRun
 		lines[0] = "DryRun: would deny: " + lines[0]
 		res.Message = strings.Join(lines, "\n")
-		res.Warnings = []string{warning(strings.Join(lines, " "))}
+		res.Warnings = []string{warning(strings.Join(lines, warningSeparator))}
 		return
 	}
 	res.Decision = Deny
@@ -202,14 +203,6 @@ func relabelAllowed(res *Result, user authenticationv1.UserInfo, w *Workload, li
 	res.Message = "budgetgate: " + workloadName(w) + " relabelled out of the freeze of " +
 		sloList(strings.Split(lifted[AuditLifted], ",")) + " by " + quote(user.Username, maxUserRunes) + ", who may " + LiftFreezeVerb
 	res.Warnings = []string{warning(res.Message)}
-}
-
-// describeSLOs describes one SLO in full, several by name.
-func describeSLOs(slos []*FrozenSLO, now time.Time) string {
-	if len(slos) == 1 {
-		return describeSLO(slos[0], now)
-	}
-	return sloList(sloNames(slos))
 }
 
 func sloNames(slos []*FrozenSLO) []string {
@@ -239,9 +232,8 @@ func applyReleaseClass(ctx context.Context, res *Result, user authenticationv1.U
 	reason := w.Template.Annotations[ReleaseReasonAnnotation]
 	if oldTemplate != nil && oldTemplate.Annotations[ReleaseClassAnnotation] == class &&
 		oldTemplate.Annotations[ReleaseReasonAnnotation] == reason {
-		return blocking, []string{"Release class " + quote(class, maxClassRunes) + " is left on the pod template from an earlier release; " +
-			"a claim counts only for the release that makes it. To claim it for this release, change " + ReleaseReasonAnnotation +
-			" on the pod template (e.g. to the incident) in the same change."}, false
+		return blocking, []string{"Release class " + quote(class, maxClassRunes) + " was claimed by an earlier release and counts only for that one; " +
+			"to claim it for this release, change " + ReleaseReasonAnnotation + " (e.g. to the incident) in the same change."}, false
 	}
 	if notExempt := notExempting(decisiveSLOs(blocking), class); len(notExempt) > 0 {
 		return blocking, []string{notExemptNote(class, notExempt)}, false
@@ -306,8 +298,8 @@ func recogniseRollback(ctx context.Context, lookups Lookups, w *Workload) (bool,
 	case found:
 		return true, ""
 	case err != nil:
-		return false, "Could not verify that this is a rollback: reading the revision history failed: " + lookupError(err) +
-			". If it is one, retry it."
+		return false, "Could not verify a rollback: reading the revision history failed (" + lookupError(err) +
+			"); if this is a rollback, retry it."
 	}
 	return false, ""
 }

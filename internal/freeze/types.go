@@ -108,6 +108,10 @@ type Request struct {
 	// Old is nil on CREATE; New is nil on DELETE.
 	Old, New *Workload
 	User     authenticationv1.UserInfo
+	// Contact is where the platform takes questions and requests for
+	// exceptions (the manager's --contact, e.g. a runbook URL): the last line
+	// of a deny message. Empty: "ask your platform team".
+	Contact string
 }
 
 // FrozenSLO is an SLO whose status says frozen, with its policy resolved.

@@ -2,18 +2,19 @@
 // leader lease.
 //
 // controller-runtime stops a manager that fails to renew its lease, but only
-// after the renew deadline (10s) has passed, and nothing stops its
+// after the renew deadline (7s, cmd/main.go) has passed, and nothing stops its
 // reconcilers in the meantime. A leader that was paused past the lease
 // duration (a stopped process, a frozen VM, a long GC or I/O stall) therefore
-// resumes as if it still led: measured on kwok, a manager resumed 12s after
-// the other replica had taken the lease evaluated an SLO and wrote its status
-// at once, then went on for another 10s before it exited. Two writers of one
+// resumes as if it still led: measured on kwok (with controller-runtime's
+// default timings, a 10s renew deadline), a manager resumed 12s after the
+// other replica had taken the lease evaluated an SLO and wrote its status at
+// once, then went on for another 10s before it exited. Two writers of one
 // freeze state is what leader election exists to prevent.
 //
 // Lease wraps the manager's resource lock and remembers when this replica
 // last wrote its own lease record successfully. Held reports whether that
 // was within the renew deadline: no other replica can have taken the lease
-// before the lease duration (15s) has passed since then, as every candidate
+// before the lease duration (10s) has passed since then, as every candidate
 // counts the duration from the moment it saw that record. Fence puts Held in
 // front of every write of a client, so the reconcilers stop writing as soon
 // as the lease may be someone else's, not when the manager finally exits.

@@ -42,7 +42,7 @@ func TestDenyPathHasItsOwnDeadline(t *testing.T) {
 	if resp.Allowed {
 		t.Fatal("a rollback that could not be verified was allowed")
 	}
-	want := "Could not verify that this is a rollback: reading the revision history failed: budgetgate's deadline for this decision passed before the API server answered. If it is one, retry it."
+	want := "Could not verify a rollback: reading the revision history failed (budgetgate's deadline for this decision passed before the API server answered); if this is a rollback, retry it."
 	if !strings.Contains(resp.Result.Message, "\n"+want+"\n") {
 		t.Errorf("deny message lacks %q:\n%s", want, resp.Result.Message)
 	}

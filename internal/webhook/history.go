@@ -37,6 +37,8 @@ type HistoryHandler struct {
 	Recorder  recorder.EventRecorder
 	Kinds     *workload.Registry
 	Deadline  time.Duration
+	// Contact is the platform's contact, the last line of a denial (--contact).
+	Contact string
 }
 
 var _ admission.Handler = &HistoryHandler{}
@@ -96,7 +98,7 @@ func (h *HistoryHandler) Handle(ctx context.Context, req admission.Request) admi
 	defer cancel()
 	hreq := freeze.HistoryRequest{
 		Operation: req.Operation, Kind: req.Kind.Kind, Namespace: req.Namespace, Name: req.Name, User: req.UserInfo,
-		OldController: ownerRef(oldObj), NewController: ownerRef(newObj),
+		OldController: ownerRef(oldObj), NewController: ownerRef(newObj), Contact: h.Contact,
 	}
 	if oldObj != nil {
 		hreq.Created = oldObj.CreationTimestamp.Time
@@ -151,7 +153,9 @@ func (l historyLookups) Owner(ctx context.Context, namespace string, ref freeze.
 		return nil, nil
 	}
 	w, err := kind.Get(ctx, l.h.APIReader, namespace, ref.Name)
-	if apierrors.IsNotFound(err) {
+	if apierrors.IsNotFound(err) || (kind.Optional && workload.NotServed(err)) {
+		// No such workload, or (a CRD's kind) no such API: the reference
+		// names nothing gated, so nothing it owns is a gated revision.
 		return nil, nil
 	}
 	if err != nil {
@@ -169,7 +173,9 @@ func (l historyLookups) MayWriteHistory(kind string, user authenticationv1.UserI
 }
 
 // kindNamed finds a gated kind by its name (owner references carry the kind;
-// gated kinds have distinct names).
+// gated kinds have distinct names). Another group's kind of the same name (a
+// reference to an OpenKruise Rollout, say) finds the gated one, whose lookup
+// then fails to match the reference's UID: it is treated as no gated owner.
 func (h *HistoryHandler) kindNamed(name string) (workload.Kind, bool) {
 	for _, k := range h.Kinds.All() {
 		if k.GVK.Kind == name {

@@ -18,6 +18,10 @@ type Options struct {
 	Kinds *workload.Registry
 	// Deadline bounds the lookups of one admission decision; DefaultDeadline by default.
 	Deadline time.Duration
+	// Contact is where the platform takes questions and requests for
+	// exceptions, e.g. a runbook URL: the last line of every deny message
+	// (the manager's --contact). Empty: "your platform team".
+	Contact string
 }
 
 // Setup registers every admission webhook on the manager's webhook server:
@@ -41,6 +45,7 @@ func Setup(mgr ctrl.Manager, opts Options) error {
 		Clock:     opts.Clock,
 		Kinds:     opts.Kinds,
 		Deadline:  opts.Deadline,
+		Contact:   opts.Contact,
 	}})
 	srv.Register(HistoryPath, &admission.Webhook{Handler: &HistoryHandler{
 		Cache:     mgr.GetClient(),
@@ -48,11 +53,13 @@ func Setup(mgr ctrl.Manager, opts Options) error {
 		Recorder:  recorder,
 		Kinds:     opts.Kinds,
 		Deadline:  opts.Deadline,
+		Contact:   opts.Contact,
 	}})
 	srv.Register(SLOPath, &admission.Webhook{Handler: &SLOHandler{
-		Cache: mgr.GetClient(), Writer: mgr.GetClient(), Recorder: recorder, Deadline: opts.Deadline,
+		Cache: mgr.GetClient(), Writer: mgr.GetClient(), Recorder: recorder, Deadline: opts.Deadline, Contact: opts.Contact,
 	}})
 	srv.Register(PolicyPath, &admission.Webhook{Handler: &PolicyHandler{Cache: mgr.GetClient(), Recorder: recorder}})
+	srv.Register(BindingPath, &admission.Webhook{Handler: &BindingHandler{Cache: mgr.GetClient(), Recorder: recorder}})
 	srv.Register(ExceptionPath, &admission.Webhook{Handler: &ExceptionHandler{
 		Cache: mgr.GetClient(), Writer: mgr.GetClient(), Clock: opts.Clock, Deadline: opts.Deadline,
 	}})

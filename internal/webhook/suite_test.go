@@ -82,7 +82,17 @@ var _ = BeforeSuite(func() {
 	Expect(controller.Setup(ctx, mgr, controller.Config{
 		PrometheusAddress: "http://scripted.invalid",
 		Sources:           func(string) (sli.Source, error) { return source, nil },
-		RequeueAfter:      func(time.Duration) time.Duration { return 300 * time.Millisecond },
+		// SLOs evaluated every hour or less often wait for real: specs use
+		// them to see that a watch, not the next evaluation, re-evaluates.
+		RequeueAfter: func(d time.Duration) time.Duration {
+			if d >= time.Hour {
+				return d
+			}
+			return 300 * time.Millisecond
+		},
+		// The manager starts without the Rollout CRD; rollout_test.go installs
+		// it and waits for the controller to see it.
+		KindDiscoveryInterval: 200 * time.Millisecond,
 	})).To(Succeed())
 	Expect(bgwebhook.Setup(mgr, bgwebhook.Options{})).To(Succeed())
 	go func() {

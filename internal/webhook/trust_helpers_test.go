@@ -39,18 +39,26 @@ const (
 	statefulSetController = "system:serviceaccount:kube-system:statefulset-controller"
 )
 
-// shippedRoles installs the ClusterRoles of config/rbac the specs bind (once).
+// shippedRoles installs every ClusterRole of config/rbac (once), under the
+// names config/rbac gives them (without the budgetgate- prefix), and then
+// aggregates the built-in roles: whatever a shipped role aggregates into view,
+// edit or admin, the specs' users get, as in a cluster.
 var shippedRoles = sync1(func() {
-	for _, f := range []string{
-		"release_during_freeze_role.yaml", "lift_freeze_role.yaml", "freeze_exception_requester_role.yaml",
-		"freeze_exception_approver_role.yaml", "servicelevelobjective_editor_role.yaml",
-	} {
-		data, err := os.ReadFile(filepath.Join("..", "..", "config", "rbac", f))
+	files, err := filepath.Glob(filepath.Join("..", "..", "config", "rbac", "*.yaml"))
+	Expect(err).NotTo(HaveOccurred())
+	n := 0
+	for _, f := range files {
+		data, err := os.ReadFile(f)
 		Expect(err).NotTo(HaveOccurred())
 		role := &rbacv1.ClusterRole{}
 		Expect(yaml.Unmarshal(data, role)).To(Succeed())
+		if role.Kind != "ClusterRole" {
+			continue
+		}
 		Expect(client.IgnoreAlreadyExists(k8sClient.Create(ctx, role))).To(Succeed())
+		n++
 	}
+	Expect(n).To(BeNumerically(">=", 15), "ClusterRoles in config/rbac")
 	aggregateBuiltinRoles()
 })
 

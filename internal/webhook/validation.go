@@ -23,6 +23,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
 	slov1alpha1 "github.com/budgetgate/budgetgate/api/v1alpha1"
+	"github.com/budgetgate/budgetgate/internal/freeze"
 	"github.com/budgetgate/budgetgate/internal/policy"
 	"github.com/budgetgate/budgetgate/internal/sli"
 	"github.com/budgetgate/budgetgate/internal/sloview"
@@ -95,6 +96,8 @@ type SLOHandler struct {
 	Writer   client.Client
 	Recorder recorder.EventRecorder
 	Deadline time.Duration
+	// Contact is the platform's contact, the last line of a denial (--contact).
+	Contact string
 }
 
 // Handle validates a created or changed SLO, and guards a frozen one.
@@ -129,15 +132,18 @@ func (h *SLOHandler) Handle(ctx context.Context, req admission.Request) admissio
 		Namespace: old.Namespace, Verb: slov1alpha1.VerbLiftFreeze, Group: slov1alpha1.GroupVersion.Group, Resource: "servicelevelobjectives", Name: old.Name,
 	})
 	if err != nil {
-		return verdict(warnings, nil, fmt.Errorf("budgetgate: SLO %s/%s is frozen, and whether %q may change it (%s) could not be checked: %w; retry in a moment",
-			old.Namespace, old.Name, req.UserInfo.Username, what, err))
+		return verdict(warnings, nil, fmt.Errorf("budgetgate: SLO %s/%s is frozen, and whether %q may change it (%s) could not be checked: %w; retry in a moment\n%s",
+			old.Namespace, old.Name, req.UserInfo.Username, what, err, freeze.HelpLine(h.Contact, old.Namespace)))
 	}
 	if !ok {
+		// The same shape as the release gate's denials: what was blocked and
+		// why on the first line, then the next steps, then the contact.
 		return verdict(warnings, nil, fmt.Errorf("budgetgate: SLO %s/%s is frozen (rule %s, since %s) and %s would change or lift the freeze of its workloads, "+
-			"which needs the %s verb on servicelevelobjectives.slo.budgetgate.dev in namespace %s: %q does not have it "+
-			"(kubectl auth can-i %s servicelevelobjectives.slo.budgetgate.dev -n %s). Make the change after the freeze lifts, or ask someone who may %s",
+			"which needs the %s verb on servicelevelobjectives.slo.budgetgate.dev in namespace %s: %q does not have it.\n"+
+			"Make the change after the freeze lifts, or ask someone for whom %s says yes.\n%s\n%s",
 			old.Namespace, old.Name, old.Status.Freeze.Rule, formatTime(old.Status.Freeze.Since), what, slov1alpha1.VerbLiftFreeze, old.Namespace,
-			req.UserInfo.Username, slov1alpha1.VerbLiftFreeze, old.Namespace, slov1alpha1.VerbLiftFreeze))
+			req.UserInfo.Username, freeze.CanI(slov1alpha1.VerbLiftFreeze, old.Name, old.Namespace),
+			freeze.SeeFreezeLine(old.Namespace, old.Name), freeze.HelpLine(h.Contact, old.Namespace)))
 	}
 	note := fmt.Sprintf("%s, who may %s, changed the frozen SLO: %s", req.UserInfo.Username, slov1alpha1.VerbLiftFreeze, what)
 	if h.Recorder != nil && !isDryRun(req) {
@@ -207,8 +213,24 @@ func validateSLO(ctx context.Context, cache client.Reader, slo, old *slov1alpha1
 
 	// The policy may change or appear later, so what depends on it only warns.
 	var warnings []string
-	p, err := policy.Resolve(ctx, cache, slo)
+	res, err := policy.ResolveBinding(ctx, cache, slo)
+	p := res.Policy
+	// A policyRef that the namespace's binding does not allow is rejected
+	// when it is written; on other updates (the binding came later) it is
+	// a warning, and the binding's policy applies (status says so).
+	if msg := res.NotAllowedMessage(slo.Namespace); msg != "" && err == nil {
+		if old == nil || policy.NameOf(old) != policy.NameOf(slo) {
+			return nil, errors.New(msg)
+		}
+		warnings = append(warnings, msg)
+	}
 	switch {
+	case policy.IsNotFound(err) && res.Binding != nil && policy.NameOf(slo) != res.BoundName():
+		warnings = append(warnings, fmt.Sprintf("spec.policyRef: ErrorBudgetPolicy %q does not exist yet, and the SLO is not evaluated until it does; "+
+			"create it, or leave policyRef out to use policy %q, which ErrorBudgetPolicyBinding %q binds in namespace %s", policy.NameOf(slo), res.BoundName(), res.Binding.Name, slo.Namespace))
+	case policy.IsNotFound(err) && res.Binding != nil:
+		warnings = append(warnings, fmt.Sprintf("ErrorBudgetPolicyBinding %q binds policy %q in namespace %s, which does not exist yet: the SLO is not evaluated until it does",
+			res.Binding.Name, res.BoundName(), slo.Namespace))
 	case policy.IsNotFound(err):
 		warnings = append(warnings, fmt.Sprintf("spec.policyRef: ErrorBudgetPolicy %q does not exist yet, and the SLO is not evaluated until it does; "+
 			"create it, or leave policyRef out to use the policy named %q (else the built-in one)", policy.NameOf(slo), slov1alpha1.DefaultPolicyName))

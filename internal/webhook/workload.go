@@ -62,6 +62,9 @@ type WorkloadHandler struct {
 	Deadline time.Duration
 	// PageSize of history lists (workload.DefaultPageSize when 0).
 	PageSize int64
+	// Contact is where the platform takes questions and requests for
+	// exceptions: the last line of every deny message (--contact).
+	Contact string
 }
 
 var _ admission.Handler = &WorkloadHandler{}
@@ -120,6 +123,7 @@ func (h *WorkloadHandler) Handle(ctx context.Context, req admission.Request) adm
 		Old:       freezeWorkload(oldObj, kind.String()),
 		New:       freezeWorkload(newObj, kind.String()),
 		User:      req.UserInfo,
+		Contact:   h.Contact,
 	}, frozen, exceptions, &lookups{h: h, kind: kind, obj: current, oldObj: oldObj}, now)
 
 	admissionDecisions.WithLabelValues(kind.String(), req.Namespace, string(res.Decision), string(res.Class)).Inc()

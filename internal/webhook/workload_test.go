@@ -83,6 +83,24 @@ func newDeployment(ns, name, image string) *appsv1.Deployment {
 // SLO selecting app=web under a policy of the given mode, burns its budget and
 // waits until the SLO is frozen.
 func frozenNamespace(mode slov1alpha1.PolicyMode) (string, *slov1alpha1.ServiceLevelObjective) {
+	ns, slo := watchedNamespace(mode, 0.02) // a 20x burn over every window
+	Eventually(func(g Gomega) {
+		got := &slov1alpha1.ServiceLevelObjective{}
+		g.Expect(k8sClient.Get(ctx, client.ObjectKeyFromObject(slo), got)).To(Succeed())
+		g.Expect(got.Status.Freeze.Active).To(BeTrue())
+		g.Expect(got.Status.GatedWorkloads).To(Equal(int32(1)))
+		// The webhook reads the cache; wait until it shows the freeze too.
+		dep := &appsv1.Deployment{}
+		g.Expect(k8sClient.Get(ctx, client.ObjectKey{Namespace: ns, Name: "web"}, dep)).To(Succeed())
+		g.Expect(dep.Annotations).To(HaveKeyWithValue(slov1alpha1.FrozenAnnotation, "true"))
+	}).Should(Succeed())
+	return ns, slo
+}
+
+// watchedNamespace creates a namespace with a web Deployment (image v1) and
+// an SLO selecting app=web under a policy of the given mode (fast-burn 14.4x,
+// freezes held 2s), whose scripted error ratio is ratio.
+func watchedNamespace(mode slov1alpha1.PolicyMode, ratio float64) (string, *slov1alpha1.ServiceLevelObjective) {
 	nsObj := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: "gate-"}}
 	Expect(k8sClient.Create(ctx, nsObj)).To(Succeed())
 	ns := nsObj.Name
@@ -113,18 +131,8 @@ func frozenNamespace(mode slov1alpha1.PolicyMode) (string, *slov1alpha1.ServiceL
 			PolicyRef:        &slov1alpha1.PolicyReference{Name: ebp.Name},
 		},
 	}
-	source.set(slo.Spec.Indicator.Ratio.Errors, 0.02) // a 20x burn over every window
+	source.set(slo.Spec.Indicator.Ratio.Errors, ratio)
 	Expect(k8sClient.Create(ctx, slo)).To(Succeed())
-	Eventually(func(g Gomega) {
-		got := &slov1alpha1.ServiceLevelObjective{}
-		g.Expect(k8sClient.Get(ctx, client.ObjectKeyFromObject(slo), got)).To(Succeed())
-		g.Expect(got.Status.Freeze.Active).To(BeTrue())
-		g.Expect(got.Status.GatedWorkloads).To(Equal(int32(1)))
-		// The webhook reads the cache; wait until it shows the freeze too.
-		dep := &appsv1.Deployment{}
-		g.Expect(k8sClient.Get(ctx, client.ObjectKey{Namespace: ns, Name: "web"}, dep)).To(Succeed())
-		g.Expect(dep.Annotations).To(HaveKeyWithValue(slov1alpha1.FrozenAnnotation, "true"))
-	}).Should(Succeed())
 	return ns, slo
 }
 
@@ -166,15 +174,13 @@ var _ = Describe("Workload release gate", func() {
 		ns, _ := frozenNamespace(slov1alpha1.ModeEnforce)
 		msg := expectDenied(setImage(admin, ns, "web:v2"))
 		for _, want := range []string{
-			"Deployment " + ns + "/web",
-			ns + "/web-availability",
-			"policy-" + ns,
-			"fast-burn",
-			"20.00x",
-			"14.40x",
-			"kubectl rollout undo",
-			"FreezeException",
-			"release-during-freeze",
+			"budgetgate: release of Deployment " + ns + "/web blocked until ",
+			"by SLO " + ns + "/web-availability, frozen since ",
+			"(rule fast-burn: burn rate 20.00x over 1h and 20.00x over 5m ≥ 14.40x",
+			"\nStill allowed: rollback (kubectl rollout undo deployment/web -n " + ns + "; under GitOps a git revert counts), scaling, restarts.\n",
+			"\nHotfix: if kubectl auth can-i release-during-freeze servicelevelobjectives.slo.budgetgate.dev -n " + ns + " says yes, ",
+			"\nSee the freeze: kubectl describe slo web-availability -n " + ns + "\n",
+			"\nExceptions and help: your platform team (kubectl get fex -n " + ns + ")",
 		} {
 			Expect(msg).To(ContainSubstring(want))
 		}
@@ -182,7 +188,7 @@ var _ = Describe("Workload release gate", func() {
 
 		By("a new Deployment that the SLO selects is gated too")
 		msg = expectDenied(k8sClient.Create(ctx, newDeployment(ns, "web-canary", "web:v2")))
-		Expect(msg).To(ContainSubstring("Deployment " + ns + "/web-canary"))
+		Expect(msg).To(ContainSubstring("budgetgate: creation of Deployment " + ns + "/web-canary blocked"))
 
 		By("a Deployment that the SLO does not select is not")
 		other := newDeployment(ns, "batch", "batch:v1")
@@ -190,6 +196,23 @@ var _ = Describe("Workload release gate", func() {
 		other.Spec.Selector.MatchLabels = other.Labels
 		other.Spec.Template.Labels = other.Labels
 		Expect(k8sClient.Create(ctx, other)).To(Succeed())
+	})
+
+	// GitOps tools diff and apply with server-side dry runs first (docs/gitops.md):
+	// the dry run must get the real decision, and must record nothing.
+	It("answers a dry run with the real decision and records no Event", func() {
+		ns, _ := frozenNamespace(slov1alpha1.ModeEnforce)
+		deps := admin.AppsV1().Deployments(ns)
+		d, err := deps.Get(ctx, "web", metav1.GetOptions{})
+		Expect(err).NotTo(HaveOccurred())
+		d.Spec.Template.Spec.Containers[0].Image = "web:v2"
+		_, err = deps.Update(ctx, d, metav1.UpdateOptions{DryRun: []string{metav1.DryRunAll}})
+		Expect(expectDenied(err)).To(ContainSubstring("budgetgate: release of Deployment " + ns + "/web blocked until "))
+		Consistently(func() []string { return eventReasons(ns) }, 2*time.Second).ShouldNot(ContainElement("ReleaseDenied"))
+
+		By("the same update for real is denied and recorded")
+		expectDenied(setImage(admin, ns, "web:v2"))
+		Eventually(func() []string { return eventReasons(ns) }).Should(ContainElement("ReleaseDenied"))
 	})
 
 	It("lets scaling, metadata edits, restarts and rollbacks through", func() {

@@ -2,12 +2,20 @@
 // group, version and kind, how to read their revision history, who writes that
 // history, and how to mark them. The release webhook, the history webhook and
 // the SLO controller all go through it, so adding a gated kind touches only
-// this package.
+// this package (and the webhook configuration and RBAC that name its
+// resource).
+//
+// Every gated kind keeps the shape of apps/v1 Deployment where budgetgate
+// reads it: metadata, spec.selector, spec.template; so budgetgate reads all of
+// them unstructured, and needs no Go types of a kind defined by a CRD (Argo
+// Rollouts). Such a kind is Optional: its API exists only where its CRD is
+// installed, and Discovery (discovery.go) tells the registry when it is served.
 package workload
 
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -16,6 +24,8 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/labels"
@@ -51,6 +61,15 @@ type Kind struct {
 	// controllers that write its revisions. Only they may add a revision to a
 	// frozen workload's history.
 	Writers []string
+	// HashLabel is the label its controller adds to the pod template of every
+	// revision (pod-template-hash, rollouts-pod-template-hash). EachRevision
+	// removes it, so that a revision's template is the template released.
+	HashLabel string
+	// Optional kinds are defined by a CRD: served only where it is installed.
+	// The SLO controller lists them only while Discovery finds them served;
+	// the webhooks gate them whenever the API server sends one (which it does
+	// only while it serves them).
+	Optional bool
 }
 
 // String is the kind's name, e.g. "Deployment".
@@ -67,7 +86,8 @@ func serviceAccount(ns, name string) string { return "system:serviceaccount:" + 
 var (
 	Deployment = Kind{
 		GVK: appsv1.SchemeGroupVersion.WithKind("Deployment"), Resource: "deployments", History: ReplicaSets,
-		Writers: []string{serviceAccount("kube-system", "deployment-controller"), KubeControllerManager},
+		Writers:   []string{serviceAccount("kube-system", "deployment-controller"), KubeControllerManager},
+		HashLabel: appsv1.DefaultDeploymentUniqueLabelKey,
 	}
 	StatefulSet = Kind{
 		GVK: appsv1.SchemeGroupVersion.WithKind("StatefulSet"), Resource: "statefulsets", History: ControllerRevisions,
@@ -79,11 +99,46 @@ var (
 	}
 )
 
+// Argo Rollouts' API group and the label its controller adds to the templates
+// (and selectors) of a Rollout's ReplicaSets.
+const (
+	RolloutsGroup    = "argoproj.io"
+	RolloutHashLabel = "rollouts-pod-template-hash"
+)
+
+// Rollout is Argo Rollouts' argoproj.io/v1alpha1 Rollout, gated like a Deployment
+// wherever its CRD is installed:
+//   - its revisions are the ReplicaSets it controls; the Argo Rollouts
+//     controller writes them with the Rollout's template plus the label
+//     rollouts-pod-template-hash, and numbers them with the annotation
+//     rollout.argoproj.io/revision (which budgetgate does not need: any
+//     revision still kept is a rollback target);
+//   - `kubectl argo rollouts undo` writes an earlier ReplicaSet's template,
+//     without that label, back into spec.template: a rollback;
+//   - `kubectl argo rollouts restart` sets spec.restartAt, and promote, abort,
+//     retry and pause write spec.paused or status: none changes the pod
+//     template, so none reaches the release gate;
+//   - a Rollout that takes its template from a Deployment (spec.workloadRef)
+//     has no spec.template: its releases are that Deployment's, gated as a
+//     Deployment when an SLO selects it.
+//
+// Writers is the controller's ServiceAccount in Argo Rollouts' own install
+// manifests (namespace argo-rollouts); --history-writer Rollout=USER adds the
+// identity of an installation elsewhere.
+var Rollout = Kind{
+	GVK: schema.GroupVersionKind{Group: RolloutsGroup, Version: "v1alpha1", Kind: "Rollout"}, Resource: "rollouts", History: ReplicaSets,
+	Writers:   []string{serviceAccount("argo-rollouts", "argo-rollouts")},
+	HashLabel: RolloutHashLabel,
+	Optional:  true,
+}
+
 // Registry is a set of gated kinds; the zero value is empty. It is safe for
-// concurrent use, so that a kind can be added when its CRD appears.
+// concurrent use: Discovery marks optional kinds served while the manager runs.
 type Registry struct {
 	mu    sync.RWMutex
 	kinds []Kind
+	// served holds the optional kinds Discovery last found served.
+	served map[schema.GroupKind]bool
 }
 
 // NewRegistry returns a registry of kinds.
@@ -95,9 +150,9 @@ func NewRegistry(kinds ...Kind) *Registry {
 	return r
 }
 
-// Default returns a registry of the built-in kinds: Deployments, StatefulSets
-// and DaemonSets.
-func Default() *Registry { return NewRegistry(Deployment, StatefulSet, DaemonSet) }
+// Default returns a registry of every kind budgetgate gates: Deployments,
+// StatefulSets and DaemonSets, and Argo Rollouts where their CRD is installed.
+func Default() *Registry { return NewRegistry(Deployment, StatefulSet, DaemonSet, Rollout) }
 
 // Add registers k, replacing a kind of the same group and kind.
 func (r *Registry) Add(k Kind) {
@@ -121,11 +176,40 @@ func (r *Registry) AddWriters(kind string, users ...string) error {
 	return fmt.Errorf("%s is not a gated kind", kind)
 }
 
-// All returns the registered kinds.
+// All returns the registered kinds, served or not: what the webhooks gate.
 func (r *Registry) All() []Kind {
 	r.mu.RLock()
 	defer r.mu.RUnlock()
 	return slices.Clone(r.kinds)
+}
+
+// Served returns the kinds the API server serves as far as the registry
+// knows: every kind that is not optional, and the optional kinds Discovery
+// last found served. The SLO controller lists these: listing a kind that is
+// not served fails, and costs the RESTMapper a full discovery each time.
+func (r *Registry) Served() []Kind {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	var out []Kind
+	for _, k := range r.kinds {
+		if !k.Optional || r.served[k.GVK.GroupKind()] {
+			out = append(out, k)
+		}
+	}
+	return out
+}
+
+// SetServed records whether the optional kind gk is served, and reports
+// whether that changed. Kinds that are not optional are always served.
+func (r *Registry) SetServed(gk schema.GroupKind, served bool) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.served == nil {
+		r.served = map[schema.GroupKind]bool{}
+	}
+	changed := r.served[gk] != served
+	r.served[gk] = served
+	return changed
 }
 
 // Lookup finds a kind by group and kind (the version does not matter: the
@@ -191,7 +275,8 @@ type Revision struct {
 	Name string
 	// Created is when the API server created it.
 	Created time.Time
-	// Template is the pod template of the revision.
+	// Template is the pod template of the revision, without the kind's
+	// HashLabel.
 	Template corev1.PodTemplateSpec
 }
 
@@ -229,7 +314,7 @@ func (k Kind) EachRevision(ctx context.Context, c client.Reader, w *Object, page
 			for i := range list.Items {
 				rs := &list.Items[i]
 				if ControlledBy(rs.OwnerReferences, w.UID) &&
-					!fn(Revision{Name: rs.Name, Created: rs.CreationTimestamp.Time, Template: rs.Spec.Template}) {
+					!fn(Revision{Name: rs.Name, Created: rs.CreationTimestamp.Time, Template: k.withoutHash(rs.Spec.Template)}) {
 					return nil
 				}
 			}
@@ -257,6 +342,22 @@ func (k Kind) EachRevision(ctx context.Context, c client.Reader, w *Object, page
 			return nil
 		}
 	}
+}
+
+// withoutHash is t without the kind's HashLabel (t's labels are copied, not
+// changed).
+func (k Kind) withoutHash(t corev1.PodTemplateSpec) corev1.PodTemplateSpec {
+	if _, ok := t.Labels[k.HashLabel]; !ok || k.HashLabel == "" {
+		return t
+	}
+	lbls := make(map[string]string, len(t.Labels)-1)
+	for key, v := range t.Labels {
+		if key != k.HashLabel {
+			lbls[key] = v
+		}
+	}
+	t.Labels = lbls
+	return t
 }
 
 // RevisionTemplate is the pod template a StatefulSet or DaemonSet
@@ -290,7 +391,9 @@ func ControlledBy(refs []metav1.OwnerReference, uid types.UID) bool {
 }
 
 // ListMeta lists the metadata of every workload of this kind in a namespace
-// (uncached, one call per page; the operator caches no workloads).
+// (uncached, one call per page; the operator caches no workloads). An
+// optional kind that is not served (its CRD was removed since Discovery last
+// looked) has no workloads.
 func (k Kind) ListMeta(ctx context.Context, c client.Reader, namespace string, opts ...client.ListOption) ([]metav1.PartialObjectMetadata, error) {
 	var out []metav1.PartialObjectMetadata
 	cont := ""
@@ -299,6 +402,9 @@ func (k Kind) ListMeta(ctx context.Context, c client.Reader, namespace string, o
 		list.SetGroupVersionKind(k.GVK.GroupVersion().WithKind(k.GVK.Kind + "List"))
 		all := append([]client.ListOption{client.InNamespace(namespace), client.Limit(500), client.Continue(cont)}, opts...)
 		if err := c.List(ctx, list, all...); err != nil {
+			if k.Optional && NotServed(err) {
+				return nil, nil
+			}
 			return nil, fmt.Errorf("listing %ss in %s: %w", k, namespace, err)
 		}
 		for i := range list.Items {
@@ -309,6 +415,23 @@ func (k Kind) ListMeta(ctx context.Context, c client.Reader, namespace string, o
 			return out, nil
 		}
 	}
+}
+
+// NotServed reports whether err says that the API server does not serve the
+// kind: no REST mapping for it (meta.NoKindMatchError), or a 404 for the
+// whole resource after its CRD was deleted.
+func NotServed(err error) bool {
+	if meta.IsNoMatchError(err) {
+		return true
+	}
+	var status apierrors.APIStatus
+	if !errors.As(err, &status) || !apierrors.IsNotFound(err) {
+		return false
+	}
+	// A 404 for a resource carries its name in details; one for the whole
+	// path (no such resource) carries no name.
+	d := status.Status().Details
+	return d == nil || d.Name == ""
 }
 
 // Get reads one workload of this kind, uncached, as an Object.

@@ -907,6 +907,7 @@ func TestValues(t *testing.T) {
 		args: []string{
 			"--set", "prometheus.address=https://prom.example:9091/x",
 			"--set", "decisionDeadline=1500ms",
+			"--set", "contact=https://runbooks.example/budgetgate",
 			"--set", "extraArgs={--query-timeout=20s,--zap-log-level=debug}",
 			"--set", "leaderElection.enabled=false", "--set", "replicaCount=1",
 			"--set", "metrics.enabled=false",
@@ -916,6 +917,7 @@ func TestValues(t *testing.T) {
 			want := []any{
 				"--metrics-bind-address=0", "--health-probe-bind-address=:8081",
 				"--prometheus-address=https://prom.example:9091/x", "--decision-deadline=1500ms",
+				"--contact=https://runbooks.example/budgetgate",
 				"--query-timeout=20s", "--zap-log-level=debug",
 			}
 			if !reflect.DeepEqual(got, want) {
@@ -929,10 +931,10 @@ func TestValues(t *testing.T) {
 		},
 	}, {
 		name: "toggles off",
-		args: []string{"--set", "podDisruptionBudget.enabled=false", "--set", "rbac.kindRoles.enabled=false"},
+		args: []string{"--set", "podDisruptionBudget.enabled=false", "--set", "rbac.kindRoles.enabled=false", "--set", "rbac.aggregateToBuiltinRoles=false"},
 		check: func(t *testing.T, objs map[string]object) {
 			for k := range objs {
-				if strings.HasPrefix(k, "PodDisruptionBudget ") || regexp.MustCompile(`-(admin|editor|viewer)-role$`).MatchString(k) {
+				if strings.HasPrefix(k, "PodDisruptionBudget ") || regexp.MustCompile(`-(admin|editor|viewer)-role$|-aggregate-to-view$`).MatchString(k) {
 					t.Errorf("%s rendered although its toggle is off", k)
 				}
 			}

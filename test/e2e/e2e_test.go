@@ -110,6 +110,10 @@ spec:
 		}, 2*time.Minute).Should(Succeed())
 	})
 
+	// rollout_test.go: an Argo Rollout beside checkout, from healthy to after the lift.
+	It("runs an Argo Rollout the SLO selects, under the Argo Rollouts controller, installed after the operator", specRolloutHealthy)
+	AfterAll(stopArgoRollouts)
+
 	It("freezes when errors burn the budget, and marks the workloads", func() {
 		Expect(environ.SetErrorRate(0.3)).To(Succeed())
 		Eventually(func(g Gomega) {
@@ -128,10 +132,25 @@ spec:
 
 	It("denies a routine release with budgetgate's message", func() {
 		out := kcFails("set", "image", "deployment/checkout", "app=registry.example/shop/checkout:v3")
-		Expect(out).To(ContainSubstring("budgetgate"))
-		Expect(out).To(ContainSubstring(shopNamespace + "/checkout-availability"))
-		Expect(out).To(ContainSubstring("fast-burn"))
-		Expect(out).To(ContainSubstring("kubectl rollout undo"))
+		Expect(out).To(ContainSubstring("budgetgate: release of Deployment " + shopNamespace + "/checkout blocked until "))
+		Expect(out).To(ContainSubstring(" by SLO " + shopNamespace + "/checkout-availability, frozen since "))
+		Expect(out).To(ContainSubstring("(rule fast-burn: "))
+		Expect(out).To(ContainSubstring("\nStill allowed: rollback (kubectl rollout undo deployment/checkout -n " + shopNamespace + ";"))
+		Expect(out).To(ContainSubstring("\nHotfix: if kubectl auth can-i release-during-freeze servicelevelobjectives.slo.budgetgate.dev -n " + shopNamespace + " says yes,"))
+		Expect(out).To(ContainSubstring("\nSee the freeze: kubectl describe slo checkout-availability -n " + shopNamespace + "\n"))
+	})
+
+	It("lets the developer it denied read the freeze, as the message says, and change nothing", func() {
+		// budgetgate's read-only role, aggregated into the built-in edit role
+		// by this cluster's kube-controller-manager.
+		Expect(kc("--as=dev", "describe", "slo", "checkout-availability")).To(ContainSubstring("Releases frozen since"))
+		kc("--as=dev", "get", "fex") // succeeds: dev may list the namespace's exceptions
+		for verb, want := range map[string]string{"list": "yes", "create": "no", "update": "no", "delete": "no"} {
+			for _, resource := range []string{"servicelevelobjectives.slo.budgetgate.dev", "freezeexceptions.slo.budgetgate.dev"} {
+				out, _ := kubectl.Run("", "-n", shopNamespace, "--as=dev", "auth", "can-i", verb, resource)
+				Expect(strings.TrimSpace(out)).To(Equal(want), "dev may %s %s", verb, resource)
+			}
+		}
 	})
 
 	It("lets a rollback and scaling through", func() {
@@ -140,6 +159,8 @@ spec:
 			To(Equal("registry.example/shop/checkout:v1"))
 		kc("scale", "deployment/checkout", "--replicas=3")
 	})
+
+	It("gates the Argo Rollout like a Deployment: a new image denied, undo admitted, promote, restart and abort pass", specRolloutFrozen)
 
 	It("lets an authorised hotfix through and no one else's", func() {
 		hotfix := `{"spec":{"template":{"metadata":{"annotations":{"budgetgate.dev/release-class":"hotfix"}},` +
@@ -172,7 +193,7 @@ spec:
 
 		By("relabelling out of the frozen SLO's selection (step one of two) is denied")
 		out := kcFails("--as=dev", "label", "deployment/checkout", "app.kubernetes.io/part-of-")
-		Expect(out).To(ContainSubstring("may not change its labels now"))
+		Expect(out).To(ContainSubstring("budgetgate: label change of Deployment " + shopNamespace + "/checkout blocked until "))
 
 		By("a restart passes, and kube-controller-manager writes its ReplicaSet during the freeze")
 		before := kc("get", "replicasets", "-l", "app=checkout", "-o", "name")
@@ -228,6 +249,13 @@ spec:
 		Expect(out).To(ContainSubstring("fast-burn"))
 	})
 
+	// failover_test.go and rotation_test.go: the two replicas mid-freeze.
+	It("fails over when the leader is killed: the freeze holds, releases stay denied, another replica evaluates", specFailover)
+	It("stops a replica that lost its lease from writing status, and ends it", specLostLease)
+	It("re-issues a deleted webhook certificate Secret, every admission request answered", specRotateDeletedSecret)
+	It("renews a serving certificate near expiry under the same CA, every admission request answered", specRotateServerCert)
+	It("replaces a CA near expiry, every admission request answered", specRotateCA)
+
 	It("admits releases while the webhook is down (failurePolicy: Ignore)", func() {
 		Expect(environ.StopOperator()).To(Succeed())
 		kc("set", "image", "statefulset/ledger", "ledger=registry.example/shop/ledger:v2-while-down")
@@ -249,6 +277,8 @@ spec:
 		kc("set", "image", "deployment/checkout", "app=registry.example/shop/checkout:v3")
 		kc("rollout", "status", "deployment/checkout", "--timeout=120s")
 	})
+
+	It("releases the Argo Rollout once the freeze lifted", specRolloutAfterLift)
 })
 
 // kc runs kubectl in the shop namespace and expects success.
@@ -284,9 +314,10 @@ type slo struct {
 		GatedWorkloads     int    `json:"gatedWorkloads"`
 		LastEvaluationTime string `json:"lastEvaluationTime"`
 		Freeze             struct {
-			Active bool   `json:"active"`
-			Rule   string `json:"rule"`
-			Since  string `json:"since"`
+			Active    bool   `json:"active"`
+			Rule      string `json:"rule"`
+			Since     string `json:"since"`
+			HoldUntil string `json:"holdUntil"`
 		} `json:"freeze"`
 		Conditions []struct {
 			Type   string `json:"type"`

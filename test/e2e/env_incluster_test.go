@@ -3,6 +3,7 @@
 package e2e
 
 import (
+	"encoding/json"
 	"fmt"
 	"net/url"
 	"os"
@@ -10,6 +11,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/onsi/ginkgo/v2"
@@ -33,6 +35,7 @@ import (
 const (
 	inClusterManager        = "deployment/budgetgate-controller-manager"
 	inClusterManagerPods    = "control-plane=controller-manager"
+	inClusterWebhookService = "budgetgate-webhook-service"
 	inClusterPromNamespace  = "monitoring"
 	inClusterPromDeployment = "deployment/prometheus"
 	inClusterPromPods       = "app=prometheus"
@@ -201,3 +204,172 @@ func (e *inClusterEnv) Diagnostics() string {
 // Teardown leaves the cluster to hack/kind.sh e2e or hack/real.sh e2e, which
 // delete it (unless KIND_KEEP=1 or REAL_KEEP=1, for looking around after a failure).
 func (e *inClusterEnv) Teardown() {}
+
+// Replicas are the manager's pods. Signalling them means signalling their
+// container's process from the node, which the suite can only do on the local
+// real node: it runs on that node, as root.
+func (e *inClusterEnv) Replicas() ([]replica, error) {
+	if e.name != "real-node" {
+		return nil, fmt.Errorf("signalling the manager's processes needs the node's process table; the %s cluster's node is not this machine", e.name)
+	}
+	out, err := kubectl.Run("", "-n", operatorNamespace, "get", "pods", "-l", inClusterManagerPods, "-o", "json")
+	if err != nil {
+		return nil, err
+	}
+	var pods podList
+	if err := json.Unmarshal([]byte(out), &pods); err != nil {
+		return nil, err
+	}
+	var reps []replica
+	for _, p := range pods.Items {
+		if c, ok := p.manager(); ok && c.State.Running != nil && p.Metadata.DeletionTimestamp == "" {
+			reps = append(reps, &podReplica{pod: p.Metadata.Name, ip: p.Status.PodIP, containerID: c.ContainerID, restarts: c.RestartCount})
+		}
+	}
+	return reps, nil
+}
+
+// RestoreReplicas waits until every replica is Ready again (the kubelet
+// restarts a container that ended) and the API server reaches the webhook.
+func (e *inClusterEnv) RestoreReplicas() error {
+	deadline := time.Now().Add(3 * time.Minute)
+	for {
+		out, err := kubectl.Run("", "-n", operatorNamespace, "get", inClusterManager, "-o", "jsonpath={.status.readyReplicas}/{.spec.replicas}")
+		if r := strings.Split(strings.TrimSpace(out), "/"); err == nil && len(r) == 2 && r[0] == r[1] {
+			return e.waitWebhook(2 * time.Minute)
+		}
+		if time.Now().After(deadline) {
+			pods, _ := kubectl.Run("", "-n", operatorNamespace, "get", "pods", "-o", "wide")
+			return fmt.Errorf("the manager's replicas are not all Ready after 3m (ready/wanted %q): %v\n%s", out, err, pods)
+		}
+		time.Sleep(time.Second)
+	}
+}
+
+type podList struct {
+	Items []podItem `json:"items"`
+}
+
+type podItem struct {
+	Metadata struct {
+		Name              string `json:"name"`
+		DeletionTimestamp string `json:"deletionTimestamp"`
+	} `json:"metadata"`
+	Status struct {
+		PodIP             string            `json:"podIP"`
+		ContainerStatuses []containerStatus `json:"containerStatuses"`
+	} `json:"status"`
+}
+
+type containerStatus struct {
+	Name         string `json:"name"`
+	ContainerID  string `json:"containerID"`
+	RestartCount int    `json:"restartCount"`
+	Ready        bool   `json:"ready"`
+	State        struct {
+		Running *struct{} `json:"running"`
+	} `json:"state"`
+}
+
+func (p podItem) manager() (containerStatus, bool) {
+	for _, c := range p.Status.ContainerStatuses {
+		if c.Name == "manager" {
+			return c, true
+		}
+	}
+	return containerStatus{}, false
+}
+
+// podReplica is one manager pod's container, as it ran when listed.
+type podReplica struct {
+	pod, ip, containerID string
+	restarts             int
+}
+
+func (r *podReplica) Name() string { return "pod/" + r.pod }
+
+// Holds: a pod's identity is its name (the hostname), "_", a UUID.
+func (r *podReplica) Holds(holder string) bool { return strings.HasPrefix(holder, r.pod+"_") }
+
+// Signal signals the container's processes on this node, found by the
+// container's ID in their cgroup.
+func (r *podReplica) Signal(sig syscall.Signal) error {
+	id := r.containerID[strings.Index(r.containerID, "://")+3:]
+	procs, err := filepath.Glob("/proc/[0-9]*/cgroup")
+	if err != nil {
+		return err
+	}
+	signalled := 0
+	for _, f := range procs {
+		data, err := os.ReadFile(f)
+		if err != nil || !strings.Contains(string(data), id) {
+			continue
+		}
+		pid, err := strconv.Atoi(filepath.Base(filepath.Dir(f)))
+		if err != nil {
+			continue
+		}
+		if err := syscall.Kill(pid, sig); err != nil {
+			return fmt.Errorf("sending %s to process %d of %s: %w", sig, pid, r.Name(), err)
+		}
+		signalled++
+	}
+	if signalled == 0 {
+		return fmt.Errorf("no process of container %s (%s) on this node", id, r.Name())
+	}
+	return nil
+}
+
+// Ended: the container the replica was listed with has stopped running (or
+// been replaced, or its pod deleted). The kubelet may take a while (crash
+// loop back-off) to start the next one.
+func (r *podReplica) Ended() (bool, error) {
+	out, err := kubectl.Run("", "-n", operatorNamespace, "get", "pod", r.pod, "--ignore-not-found", "-o", "json")
+	if err != nil {
+		return false, err
+	}
+	if strings.TrimSpace(out) == "" {
+		return true, nil
+	}
+	var p podItem
+	if err := json.Unmarshal([]byte(out), &p); err != nil {
+		return false, err
+	}
+	c, ok := p.manager()
+	return !ok || c.ContainerID != r.containerID || c.RestartCount != r.restarts || c.State.Running == nil, nil
+}
+
+// Log is the listed container's log: the previous one once the kubelet has
+// started another.
+func (r *podReplica) Log() (string, error) {
+	args := []string{"-n", operatorNamespace, "logs", r.pod, "-c", "manager"}
+	current, err := kubectl.Run("", "-n", operatorNamespace, "get", "pod", r.pod,
+		"-o", `jsonpath={.status.containerStatuses[?(@.name=="manager")].containerID}`)
+	if err != nil {
+		return "", err
+	}
+	if strings.TrimSpace(current) != r.containerID {
+		args = append(args, "--previous")
+	}
+	return kubectl.Run("", args...)
+}
+
+// FieldManager is empty: every pod runs the same program, and writes as "manager".
+func (r *podReplica) FieldManager() string { return "" }
+
+// OutOfService once no EndpointSlice of the webhook Service lists the pod's
+// IP as ready (kube-proxy then stops sending connections to it).
+func (r *podReplica) OutOfService() (bool, error) {
+	out, err := kubectl.Run("", "-n", operatorNamespace, "get", "endpointslices",
+		"-l", "kubernetes.io/service-name="+inClusterWebhookService,
+		"-o", `jsonpath={range .items[*].endpoints[*]}{.addresses[0]} {.conditions.ready}{"\n"}{end}`)
+	if err != nil {
+		return false, err
+	}
+	for line := range strings.SplitSeq(out, "\n") {
+		if f := strings.Fields(line); len(f) == 2 && f[0] == r.ip && f[1] == "true" {
+			return false, nil
+		}
+	}
+	return true, nil
+}

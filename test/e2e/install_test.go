@@ -94,7 +94,7 @@ var _ = Describe("budgetgate as installed", Ordered, func() {
 		Expect(kubectl.Run("", "apply", "--dry-run=server", "-f", root+"/test/demo/kind/webhook-probe.yaml")).
 			To(ContainSubstring("created (server dry run)"))
 		// Eventually: a leader that ended without handing the Lease over (killed,
-		// or its RBAC gone first) is replaced once the lease duration (15s) passes.
+		// or its RBAC gone first) is replaced once the lease duration (10s) passes.
 		var holder string
 		Eventually(func(g Gomega) {
 			var err error

@@ -44,12 +44,13 @@ import (
 	"os/signal"
 	"path/filepath"
 	"regexp"
-	"runtime"
 	"strings"
 	"syscall"
 	"time"
 
 	"k8s.io/client-go/tools/clientcmd"
+
+	"github.com/budgetgate/budgetgate/internal/testbin"
 )
 
 // variant is a manager to measure: a name, a binary and extra flags.
@@ -168,8 +169,11 @@ func parseOptions(root string) (options, error) {
 		"which admits everything without deciding: the floor of any webhook.")
 	flag.BoolVar(&o.Profile, "profile", false,
 		"Add a round during which CPU profiles of the manager and the kube-apiserver are taken.")
-	flag.StringVar(&o.Kubectl, "kubectl", bin("k8s", "1.37.2-"+runtime.GOOS+"-"+runtime.GOARCH, "kubectl"),
-		"kubectl binary.")
+	kubectl, err := testbin.Kubectl() // bin/k8s/<K8S_VERSION of hack/versions.env>/kubectl
+	if err != nil {
+		kubectl = "kubectl"
+	}
+	flag.StringVar(&o.Kubectl, "kubectl", kubectl, "kubectl binary.")
 	flag.StringVar(&o.LocalWebhook, "local-webhook", bin("bench", "local-webhook"), "hack/local-webhook binary.")
 	flag.StringVar(&o.Out, "out", bin("bench"), "Directory for the JSON, the chart, profiles and logs.")
 	flag.BoolVar(&o.KeepObjects, "keep-objects", false, "Leave the benchmark's namespaces in the cluster.")
