@@ -67,7 +67,8 @@ import (
 // leaseName is the leader election Lease, in the operator's namespace.
 const leaseName = "budgetgate.slo.budgetgate.dev"
 
-// Leader election timings, shorter than controller-runtime's defaults (15s,
+// Leader election timings by default (--leader-elect-lease-duration,
+// --leader-elect-renew-deadline, --leader-elect-retry-period), shorter than controller-runtime's defaults (15s,
 // 10s, 2s). When the leader dies without stepping down, another replica takes
 // the lease once leaseDuration has passed since it last saw the leader renew,
 // at its next try; it sees a renewal, and tries again, within one retry
@@ -104,6 +105,7 @@ type options struct {
 	webhookCertPath, webhookCertName, webhookCertKey              string
 	webhookPort                                                   int
 	leaderElect                                                   bool
+	leaseDuration, renewDeadline, retryPeriod                     time.Duration
 	leaderElectionNamespace                                       string
 	probeAddr, pprofAddr                                          string
 	secureMetrics, enableHTTP2                                    bool
@@ -161,6 +163,15 @@ func parseFlags(fs *flag.FlagSet, args []string) (options, bool, error) {
 			"(make bench-admission); 0 disables it. It has no authentication: bind it to loopback only.")
 	fs.BoolVar(&o.leaderElect, "leader-elect", false,
 		"Enable leader election for controller manager. Enabling this will ensure there is only one active controller manager.")
+	fs.DurationVar(&o.leaseDuration, "leader-elect-lease-duration", leaseDuration,
+		"How long the other replicas wait, after the leader last renewed, before they take its Lease. "+
+			"Shorter fails over sooner; see --leader-elect-renew-deadline for the price.")
+	fs.DurationVar(&o.renewDeadline, "leader-elect-renew-deadline", renewDeadline,
+		"How long the leader keeps trying to renew its Lease before it stops writing and exits. "+
+			"On an API server so loaded that renewals take longer, the leader gives up (make bench-scale saw it at "+
+			"200 updates/s on 2 cores): raise it, with the lease duration, to trade failover time for staying leader.")
+	fs.DurationVar(&o.retryPeriod, "leader-elect-retry-period", retryPeriod,
+		"How often the leader renews and the other replicas try to take the Lease.")
 	fs.BoolVar(&o.secureMetrics, "metrics-secure", true,
 		"If set, the metrics endpoint is served securely via HTTPS. Use --metrics-secure=false to use HTTP instead.")
 	fs.StringVar(&o.webhookCertPath, "webhook-cert-path", "", "The directory that contains the webhook certificate.")
@@ -175,7 +186,26 @@ func parseFlags(fs *flag.FlagSet, args []string) (options, bool, error) {
 	if err := fs.Parse(args); err != nil {
 		return o, false, err
 	}
+	if err := checkLeaderElection(o.leaseDuration, o.renewDeadline, o.retryPeriod); err != nil {
+		fmt.Fprintln(fs.Output(), err)
+		return o, false, err
+	}
 	return o, *showVersion, nil
+}
+
+// checkLeaderElection refuses timings with which client-go's leader election
+// cannot work: the leader must give up before the others may take the Lease,
+// and try more than once before it gives up.
+func checkLeaderElection(lease, renew, retry time.Duration) error {
+	switch {
+	case retry <= 0:
+		return fmt.Errorf("--leader-elect-retry-period %s: must be positive", retry)
+	case renew <= retry:
+		return fmt.Errorf("--leader-elect-renew-deadline %s: must be longer than --leader-elect-retry-period %s", renew, retry)
+	case lease <= renew:
+		return fmt.Errorf("--leader-elect-lease-duration %s: must be longer than --leader-elect-renew-deadline %s", lease, renew)
+	}
+	return nil
 }
 
 func main() {
@@ -254,7 +284,7 @@ func run(ctx context.Context, o options) error {
 	)
 	if o.leaderElect {
 		if lease, err = leader.NewLease(cfg, crleaderelection.Options{LeaderElection: true, LeaderElectionID: leaseName,
-			LeaderElectionNamespace: o.leaderElectionNamespace, RenewDeadline: renewDeadline}); err != nil {
+			LeaderElectionNamespace: o.leaderElectionNamespace, RenewDeadline: o.renewDeadline}); err != nil {
 			return fmt.Errorf("setting up leader election: %w", err)
 		}
 		lock = lease
@@ -273,9 +303,9 @@ func run(ctx context.Context, o options) error {
 		LeaderElectionReleaseOnCancel:       true,
 		LeaderElectionNamespace:             o.leaderElectionNamespace,
 		LeaderElectionResourceLockInterface: lock,
-		LeaseDuration:                       durationOf(leaseDuration),
-		RenewDeadline:                       durationOf(renewDeadline),
-		RetryPeriod:                         durationOf(retryPeriod),
+		LeaseDuration:                       durationOf(o.leaseDuration),
+		RenewDeadline:                       durationOf(o.renewDeadline),
+		RetryPeriod:                         durationOf(o.retryPeriod),
 		// The operator caches only its own kinds (workloads are listed on demand),
 		// and drops managedFields from what it caches.
 		Cache: cache.Options{
