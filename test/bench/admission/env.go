@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/tls"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -159,29 +158,6 @@ func logf(format string, args ...any) {
 	fmt.Fprintf(os.Stderr, "==> "+format+"\n", args...)
 }
 
-// poll runs cond every interval until it returns true or an error, or
-// timeout passes.
-func poll(ctx context.Context, timeout, interval time.Duration, what string,
-	cond func(context.Context) (bool, error)) error {
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	var last error
-	for {
-		ok, err := cond(ctx)
-		if err == nil && ok {
-			return nil
-		}
-		if err != nil {
-			last = err
-		}
-		select {
-		case <-ctx.Done():
-			return errors.Join(fmt.Errorf("timed out after %s waiting for %s", timeout, what), last)
-		case <-time.After(interval):
-		}
-	}
-}
-
 // setupCluster makes the benchmark's objects afresh: namespaces, budgetgate's
 // CRDs and release-during-freeze ClusterRole, the hotfix user's bindings, and
 // the Deployments, each with two earlier releases in its history and then
@@ -287,7 +263,7 @@ func (e *env) setupCluster(ctx context.Context) error {
 // waitHistory waits until every Deployment controls n ReplicaSets.
 func (e *env) waitHistory(ctx context.Context, n int) error {
 	what := fmt.Sprintf("kube-controller-manager to write %d ReplicaSets per Deployment", n)
-	return poll(ctx, 3*time.Minute, time.Second, what,
+	return utils.Poll(ctx, 3*time.Minute, time.Second, what,
 		func(ctx context.Context) (bool, error) {
 			for _, ns := range []string{nsOpen, nsFrozen} {
 				list, err := e.admin.AppsV1().ReplicaSets(ns).List(ctx, metav1.ListOptions{})
@@ -403,7 +379,7 @@ func (e *env) startManagers(ctx context.Context, variants []variant) error {
 			}
 			return httpOK(ctx, fmt.Sprintf("http://127.0.0.1:%d/readyz", m.probePort)), nil
 		}
-		if err := poll(ctx, 2*time.Minute, 500*time.Millisecond, "manager "+v.Name+" to be ready", ready); err != nil {
+		if err := utils.Poll(ctx, 2*time.Minute, 500*time.Millisecond, "manager "+v.Name+" to be ready", ready); err != nil {
 			return err
 		}
 	}
@@ -560,7 +536,7 @@ func (e *env) setGate(ctx context.Context, b *backend) error {
 	}
 	u := newUpdates(e.deployments)
 	streak := 0
-	return poll(ctx, time.Minute, 100*time.Millisecond, what, func(ctx context.Context) (bool, error) {
+	return utils.Poll(ctx, time.Minute, 100*time.Millisecond, what, func(ctx context.Context) (bool, error) {
 		var before float64
 		if b != nil {
 			if before, err = b.requests(ctx); err != nil {
@@ -656,7 +632,7 @@ func (e *env) createSLOs(ctx context.Context) error {
 			return fmt.Errorf("creating SLO %s/bench: %w", ns, err)
 		}
 	}
-	return poll(ctx, 2*time.Minute, time.Second, "SLO bench-frozen/bench to freeze and bench-open/bench to be evaluated",
+	return utils.Poll(ctx, 2*time.Minute, time.Second, "SLO bench-frozen/bench to freeze and bench-open/bench to be evaluated",
 		func(ctx context.Context) (bool, error) {
 			frozen, open := &slov1alpha1.ServiceLevelObjective{}, &slov1alpha1.ServiceLevelObjective{}
 			if err := e.crc.Get(ctx, types.NamespacedName{Namespace: nsFrozen, Name: sloName}, frozen); err != nil {
@@ -756,5 +732,5 @@ func (e *env) waitNamespacesGone(ctx context.Context) error {
 		}
 		return true, nil
 	}
-	return poll(ctx, 3*time.Minute, time.Second, "the benchmark's namespaces to go", gone)
+	return utils.Poll(ctx, 3*time.Minute, time.Second, "the benchmark's namespaces to go", gone)
 }

@@ -8,7 +8,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"time"
 
 	"k8s.io/client-go/tools/clientcmd"
 	"sigs.k8s.io/yaml"
@@ -134,29 +133,4 @@ func impersonatingKubeconfig(src, dst, user string, groups ...string) error {
 		ai.ImpersonateGroups = groups
 	}
 	return clientcmd.WriteToFile(*cfg, dst)
-}
-
-// waitFor polls cond every interval until it returns true or an error, or
-// timeout passes.
-func waitFor(ctx context.Context, timeout, interval time.Duration, what string, cond func(context.Context) (bool, error)) error {
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	var last error
-	for {
-		ok, err := cond(ctx)
-		if err == nil && ok {
-			return nil
-		}
-		if err != nil {
-			last = err
-		}
-		select {
-		case <-ctx.Done():
-			if last != nil {
-				return fmt.Errorf("timed out after %s waiting for %s: %w", timeout, what, last)
-			}
-			return fmt.Errorf("timed out after %s waiting for %s", timeout, what)
-		case <-time.After(interval):
-		}
-	}
 }

@@ -13,6 +13,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	slov1alpha1 "github.com/budgetgate/budgetgate/api/v1alpha1"
+	"github.com/budgetgate/budgetgate/test/utils"
 )
 
 // fanout measures how long one freeze takes to reach the workloads it gates:
@@ -46,7 +47,7 @@ func (b *bench) fanout(ctx context.Context) error {
 	if err := b.c.Delete(ctx, old); err != nil && !apierrors.IsNotFound(err) {
 		return err
 	}
-	err := waitFor(ctx, 2*time.Minute, time.Second, "the old fan-out SLO to go", func(ctx context.Context) (bool, error) {
+	err := utils.Poll(ctx, 2*time.Minute, time.Second, "the old fan-out SLO to go", func(ctx context.Context) (bool, error) {
 		err := b.c.Get(ctx, client.ObjectKeyFromObject(old), &slov1alpha1.ServiceLevelObjective{})
 		return apierrors.IsNotFound(err), client.IgnoreNotFound(err)
 	})
@@ -58,7 +59,7 @@ func (b *bench) fanout(ctx context.Context) error {
 	if err := applyAll(ctx, b.c, []*unstructured.Unstructured{slo}, 1); err != nil {
 		return err
 	}
-	err = waitFor(ctx, 2*time.Minute, time.Second, "the fan-out SLO to gate its workloads", func(ctx context.Context) (bool, error) {
+	err = utils.Poll(ctx, 2*time.Minute, time.Second, "the fan-out SLO to gate its workloads", func(ctx context.Context) (bool, error) {
 		s := &slov1alpha1.ServiceLevelObjective{}
 		if err := b.c.Get(ctx, client.ObjectKeyFromObject(old), s); err != nil {
 			return false, err
@@ -82,7 +83,7 @@ func (b *bench) fanout(ctx context.Context) error {
 	logf("fan-out: %s starts to burn", key)
 	burn := time.Now()
 	b.prom.setBurning(key, true)
-	err = waitFor(ctx, 3*time.Minute, 100*time.Millisecond, fmt.Sprintf("the freeze annotations on %d workloads", n),
+	err = utils.Poll(ctx, 3*time.Minute, 100*time.Millisecond, fmt.Sprintf("the freeze annotations on %d workloads", n),
 		func(context.Context) (bool, error) { return rec.count() >= n, rec.error() })
 	first, last, count := rec.span()
 	f.Annotated = count

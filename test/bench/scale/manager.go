@@ -89,7 +89,7 @@ func (b *bench) startManager(ctx context.Context, promAddress string) (*managerP
 		_ = log.Close()
 		close(m.done)
 	}()
-	err = waitFor(ctx, 2*time.Minute, 500*time.Millisecond, "the manager to be ready", func(ctx context.Context) (bool, error) {
+	err = utils.Poll(ctx, 2*time.Minute, 500*time.Millisecond, "the manager to be ready", func(ctx context.Context) (bool, error) {
 		select {
 		case <-m.done:
 			return false, fmt.Errorf("the manager exited; see %s", m.logPath)

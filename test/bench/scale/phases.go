@@ -13,6 +13,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 
 	slov1alpha1 "github.com/budgetgate/budgetgate/api/v1alpha1"
+	"github.com/budgetgate/budgetgate/test/utils"
 )
 
 // createWorkloads applies the namespaces and Deployments, then waits until
@@ -59,7 +60,7 @@ func (b *bench) createWorkloads(ctx context.Context) error {
 // all) have been observed by the Deployment controller at their generation.
 // It lists them as protobuf, a page of 2,000 at a time.
 func (b *bench) waitSettled(ctx context.Context, namespace, label string, want int) error {
-	return waitFor(ctx, 15*time.Minute, 10*time.Second, "the Deployment controller to observe every Deployment",
+	return utils.Poll(ctx, 15*time.Minute, 10*time.Second, "the Deployment controller to observe every Deployment",
 		func(ctx context.Context) (bool, error) {
 			settled, total, cont := 0, 0, ""
 			for {
@@ -100,7 +101,7 @@ func (b *bench) createSLOs(ctx context.Context) error {
 		return err
 	}
 	b.rep.Setup.SLOsSeconds = since(t)
-	err := waitFor(ctx, 10*time.Minute, 5*time.Second, "the first evaluation of every SLO", func(ctx context.Context) (bool, error) {
+	err := utils.Poll(ctx, 10*time.Minute, 5*time.Second, "the first evaluation of every SLO", func(ctx context.Context) (bool, error) {
 		st, err := b.sloStates(ctx)
 		if err != nil {
 			return false, err
