@@ -57,6 +57,7 @@ import (
 	"github.com/budgetgate/budgetgate/internal/certtrust"
 	"github.com/budgetgate/budgetgate/internal/controller"
 	"github.com/budgetgate/budgetgate/internal/leader"
+	"github.com/budgetgate/budgetgate/internal/promconn"
 	"github.com/budgetgate/budgetgate/internal/sli"
 	"github.com/budgetgate/budgetgate/internal/version"
 	bgwebhook "github.com/budgetgate/budgetgate/internal/webhook"
@@ -109,7 +110,8 @@ type options struct {
 	leaderElectionNamespace                                       string
 	probeAddr, pprofAddr                                          string
 	secureMetrics, enableHTTP2                                    bool
-	prometheusAddress                                             string
+	prometheusAddress, prometheusConnections                      string
+	connections                                                   *promconn.Set
 	queryTimeout, decisionDeadline                                time.Duration
 	certRotation                                                  bool
 	certSecret, webhookService, webhookNamePrefix                 string
@@ -142,7 +144,12 @@ func parseFlags(fs *flag.FlagSet, args []string) (options, bool, error) {
 		"Prefix of the names of budgetgate's webhook configurations (PREFIXvalidating-webhook-configuration, "+
 			"PREFIXmutating-webhook-configuration, PREFIXworkload-release-gate), into which certificate rotation injects its CA.")
 	fs.StringVar(&o.prometheusAddress, "prometheus-address", "http://localhost:9090",
-		"Base URL of the Prometheus HTTP API that SLOs are measured in, unless an SLO sets spec.prometheus.address.")
+		"Base URL of the Prometheus HTTP API of the connection named \"default\", without authentication, "+
+			"which measures SLOs that name no connection. Not used with --prometheus-connections unless set explicitly.")
+	fs.StringVar(&o.prometheusConnections, "prometheus-connections", "",
+		"File of named Prometheus connections (URL, which namespaces may use it, and prometheus/common's "+
+			"http_client_config: bearer token or basic auth files, TLS, headers such as X-Scope-OrgID, proxy); "+
+			"SLOs pick one by name in spec.prometheus.connection. See docs/prometheus.md.")
 	fs.DurationVar(&o.queryTimeout, "query-timeout", sli.DefaultTimeout,
 		"Timeout of each Prometheus query. An evaluation of n windows may take one timeout per round of "+
 			fmt.Sprint(sli.MaxConcurrentQueries)+" concurrent queries.")
@@ -190,7 +197,46 @@ func parseFlags(fs *flag.FlagSet, args []string) (options, bool, error) {
 		fmt.Fprintln(fs.Output(), err)
 		return o, false, err
 	}
-	return o, *showVersion, nil
+	if *showVersion {
+		return o, true, nil
+	}
+	conns, err := connections(o.prometheusConnections, o.prometheusAddress, isSet(fs, "prometheus-address"))
+	if err != nil {
+		fmt.Fprintln(fs.Output(), err)
+		return o, false, err
+	}
+	o.connections = conns
+	return o, false, nil
+}
+
+// connections are the Prometheus connections of --prometheus-connections,
+// plus "default" from --prometheus-address when there is no file or the flag
+// was set; a default in both is an error.
+func connections(file, address string, addressSet bool) (*promconn.Set, error) {
+	if file == "" {
+		return promconn.FromAddress(address)
+	}
+	conns, err := promconn.Load(file)
+	if err != nil {
+		return nil, fmt.Errorf("--prometheus-connections: %w", err)
+	}
+	if addressSet {
+		def, err := promconn.FromAddress(address)
+		if err != nil {
+			return nil, err
+		}
+		if err := conns.Merge(def); err != nil {
+			return nil, fmt.Errorf("--prometheus-address and --prometheus-connections both define the connection %q: keep one", promconn.DefaultName)
+		}
+	}
+	return conns, nil
+}
+
+// isSet says whether the flag name was given on the command line.
+func isSet(fs *flag.FlagSet, name string) bool {
+	set := false
+	fs.Visit(func(f *flag.Flag) { set = set || f.Name == name })
+	return set
 }
 
 // checkLeaderElection refuses timings with which client-go's leader election
@@ -233,6 +279,10 @@ func main() {
 // run wires and runs the manager until ctx ends.
 func run(ctx context.Context, o options) error {
 	setupLog.Info("Starting budgetgate", "version", version.Version, "commit", version.Commit)
+	for _, name := range o.connections.Names() {
+		c, _ := o.connections.Get(name)
+		setupLog.Info("Prometheus connection", "name", name, "url", c.URL, "namespaceSelector", c.NamespaceSelector)
+	}
 	// HTTP/2 stays off unless asked for: the HTTP/2 Stream Cancellation and
 	// Rapid Reset CVEs (GHSA-qppj-fm5r-hxr3, GHSA-4374-p667-p6c8).
 	var tlsOpts []func(*tls.Config)
@@ -328,16 +378,18 @@ func run(ctx context.Context, o options) error {
 		fence = lease.Held
 	}
 	if err := controller.Setup(ctx, mgr, controller.Config{
-		PrometheusAddress: o.prometheusAddress,
-		QueryTimeout:      o.queryTimeout,
-		Sources:           controller.PrometheusSources(sli.WithTimeout(o.queryTimeout)),
-		Kinds:             kinds,
-		Fence:             fence,
+		Connections:  o.connections,
+		QueryTimeout: o.queryTimeout,
+		Sources:      controller.PrometheusSources(sli.WithTimeout(o.queryTimeout)),
+		Kinds:        kinds,
+		Fence:        fence,
 	}); err != nil {
 		return fmt.Errorf("setting up controllers: %w", err)
 	}
 	if webhookServer != nil {
-		if err := setupWebhooks(ctx, mgr, o, namespace, webhookOptions.CertDir, bgwebhook.Options{Kinds: kinds, Deadline: o.decisionDeadline}); err != nil {
+		if err := setupWebhooks(ctx, mgr, o, namespace, webhookOptions.CertDir, bgwebhook.Options{
+			Kinds: kinds, Deadline: o.decisionDeadline, Connections: o.connections,
+		}); err != nil {
 			return err
 		}
 	}

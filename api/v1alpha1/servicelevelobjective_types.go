@@ -59,7 +59,9 @@ type ServiceLevelObjectiveSpec struct {
 	// +optional
 	PolicyRef *PolicyReference `json:"policyRef,omitempty"`
 
-	// Prometheus overrides the operator's --prometheus-address for this SLO.
+	// Prometheus says which of the Prometheus connections the platform
+	// configured for the operator measures this SLO. Unset: the connection
+	// named "default".
 	// +optional
 	Prometheus *PrometheusSource `json:"prometheus,omitempty"`
 
@@ -137,11 +139,14 @@ type PolicyReference struct {
 
 // PrometheusSource says where to query.
 type PrometheusSource struct {
-	// Address is the base URL of the Prometheus HTTP API, e.g. http://prometheus.monitoring:9090.
-	// +kubebuilder:validation:MaxLength=512
-	// +kubebuilder:validation:XValidation:rule=`self.matches('^https?://') && isURL(self)`,message=`address is the http:// or https:// URL of a Prometheus, e.g. "http://prometheus.monitoring:9090"`,messageExpression=`!self.contains('://') && isURL('http://' + self) ? 'address is a URL: write "http://' + self + '"' : 'address is the http:// or https:// URL of a Prometheus, e.g. "http://prometheus.monitoring:9090"'`
-	// +required
-	Address string `json:"address"`
+	// Connection names a Prometheus connection of the operator's
+	// (--prometheus-connections, Helm prometheus.connections): the platform
+	// decides the addresses and credentials, and which namespaces may use
+	// each; an SLO only picks one. Unset: "default".
+	// +kubebuilder:validation:MaxLength=63
+	// +kubebuilder:validation:XValidation:rule=`!format.dns1123Label().validate(self).hasValue()`,message=`connection is the name of a Prometheus connection of the operator, lower-case letters, digits and "-", e.g. "default"; addresses are not accepted here: the platform configures them`
+	// +optional
+	Connection string `json:"connection,omitempty"`
 }
 
 // ServiceLevelObjectiveStatus is the result of the last evaluation. Decimals are strings.

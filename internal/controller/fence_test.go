@@ -16,6 +16,7 @@ import (
 
 	slov1alpha1 "github.com/budgetgate/budgetgate/api/v1alpha1"
 	"github.com/budgetgate/budgetgate/internal/leader"
+	"github.com/budgetgate/budgetgate/internal/promconn"
 	"github.com/budgetgate/budgetgate/internal/sli"
 )
 
@@ -35,15 +36,19 @@ func TestFenceStopsEvaluation(t *testing.T) {
 	if err := c.Get(context.Background(), types.NamespacedName{Namespace: "shop", Name: "checkout"}, before); err != nil {
 		t.Fatal(err)
 	}
+	conns, err := promconn.FromAddress("http://prometheus:9090")
+	if err != nil {
+		t.Fatal(err)
+	}
 	r := &ServiceLevelObjectiveReconciler{
 		Client: c,
 		Clock:  clock.RealClock{},
-		Sources: func(string) (sli.Source, error) {
+		Sources: func(*promconn.Connection) (sli.Source, error) {
 			t.Error("Prometheus asked while fenced")
 			return nil, fmt.Errorf("fenced")
 		},
-		PrometheusAddress: "http://prometheus:9090",
-		Fence:             func() error { return leader.ErrNotLeader },
+		Connections: conns,
+		Fence:       func() error { return leader.ErrNotLeader },
 	}
 	got, err := r.Reconcile(context.Background(), ctrl.Request{NamespacedName: types.NamespacedName{Namespace: "shop", Name: "checkout"}})
 	if err != nil || got != (ctrl.Result{RequeueAfter: 2 * time.Second}) {

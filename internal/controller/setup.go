@@ -11,6 +11,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/controller"
 
 	"github.com/budgetgate/budgetgate/internal/leader"
+	"github.com/budgetgate/budgetgate/internal/promconn"
 	"github.com/budgetgate/budgetgate/internal/sli"
 	"github.com/budgetgate/budgetgate/internal/workload"
 )
@@ -18,12 +19,16 @@ import (
 // Config wires the controllers. main.go and the envtest suite both use Setup, so
 // the suite runs exactly the manager that ships.
 type Config struct {
-	// PrometheusAddress is the default Prometheus of SLOs.
+	// Connections are the Prometheus connections SLOs may name
+	// (--prometheus-connections).
+	Connections *promconn.Set
+	// PrometheusAddress, when Connections is nil, is the URL of the only
+	// connection, "default", without authentication (--prometheus-address).
 	PrometheusAddress string
 	// QueryTimeout bounds each Prometheus query (sli.DefaultTimeout by default);
 	// an evaluation gets one per round of concurrent queries.
 	QueryTimeout time.Duration
-	// Sources gives the SLI source of a Prometheus address; PrometheusSources by default.
+	// Sources gives the SLI source of a Prometheus connection; PrometheusSources by default.
 	Sources SourceFor
 	// Clock is the time the budget engine sees; the real clock by default.
 	Clock clock.PassiveClock
@@ -59,6 +64,13 @@ func Setup(ctx context.Context, mgr ctrl.Manager, cfg Config) error {
 	if cfg.Sources == nil {
 		cfg.Sources = PrometheusSources()
 	}
+	if cfg.Connections == nil && cfg.PrometheusAddress != "" {
+		conns, err := promconn.FromAddress(cfg.PrometheusAddress)
+		if err != nil {
+			return err
+		}
+		cfg.Connections = conns
+	}
 	if cfg.MaxConcurrentReconciles == 0 {
 		cfg.MaxConcurrentReconciles = 8
 	}
@@ -73,16 +85,16 @@ func Setup(ctx context.Context, mgr ctrl.Manager, cfg Config) error {
 		c, events = leader.Fence(c, cfg.Fence), leader.FenceRecorder(events, cfg.Fence)
 	}
 	slo := &ServiceLevelObjectiveReconciler{
-		Client:            c,
-		APIReader:         mgr.GetAPIReader(),
-		Recorder:          events,
-		Clock:             cfg.Clock,
-		Sources:           cfg.Sources,
-		PrometheusAddress: cfg.PrometheusAddress,
-		QueryTimeout:      cfg.QueryTimeout,
-		RequeueAfter:      cfg.RequeueAfter,
-		Kinds:             cfg.Kinds,
-		Fence:             cfg.Fence,
+		Client:       c,
+		APIReader:    mgr.GetAPIReader(),
+		Recorder:     events,
+		Clock:        cfg.Clock,
+		Sources:      cfg.Sources,
+		Connections:  cfg.Connections,
+		QueryTimeout: cfg.QueryTimeout,
+		RequeueAfter: cfg.RequeueAfter,
+		Kinds:        cfg.Kinds,
+		Fence:        cfg.Fence,
 	}
 	if err := slo.SetupWithManager(mgr, controller.Options{MaxConcurrentReconciles: cfg.MaxConcurrentReconciles}); err != nil {
 		return fmt.Errorf("setting up the ServiceLevelObjective controller: %w", err)
@@ -96,21 +108,23 @@ func Setup(ctx context.Context, mgr ctrl.Manager, cfg Config) error {
 	return nil
 }
 
-// PrometheusSources returns a SourceFor that keeps one Prometheus client per address.
+// PrometheusSources returns a SourceFor that keeps one Prometheus client per
+// connection, with the connection's HTTP client configuration (credentials
+// and certificates are files, read again as they change).
 func PrometheusSources(opts ...sli.Option) SourceFor {
 	var mu sync.Mutex
-	sources := map[string]sli.Source{}
-	return func(address string) (sli.Source, error) {
+	sources := map[*promconn.Connection]sli.Source{}
+	return func(conn *promconn.Connection) (sli.Source, error) {
 		mu.Lock()
 		defer mu.Unlock()
-		if s, ok := sources[address]; ok {
+		if s, ok := sources[conn]; ok {
 			return s, nil
 		}
-		s, err := sli.NewPrometheus(address, opts...)
+		s, err := conn.Source(opts...)
 		if err != nil {
 			return nil, err
 		}
-		sources[address] = s
+		sources[conn] = s
 		return s, nil
 	}
 }

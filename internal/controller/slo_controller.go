@@ -29,13 +29,14 @@ import (
 	slov1alpha1 "github.com/budgetgate/budgetgate/api/v1alpha1"
 	"github.com/budgetgate/budgetgate/internal/budget"
 	"github.com/budgetgate/budgetgate/internal/policy"
+	"github.com/budgetgate/budgetgate/internal/promconn"
 	"github.com/budgetgate/budgetgate/internal/sli"
 	"github.com/budgetgate/budgetgate/internal/sloview"
 	"github.com/budgetgate/budgetgate/internal/workload"
 )
 
-// SourceFor returns the SLI source for a Prometheus address.
-type SourceFor func(address string) (sli.Source, error)
+// SourceFor returns the SLI source of a Prometheus connection.
+type SourceFor func(conn *promconn.Connection) (sli.Source, error)
 
 // ServiceLevelObjectiveReconciler evaluates every SLO on its interval: it reads
 // the SLI over every window its policy needs, runs the budget engine, and keeps
@@ -46,10 +47,10 @@ type ServiceLevelObjectiveReconciler struct {
 	APIReader client.Reader
 	Recorder  recorder.EventRecorder
 	Clock     clock.PassiveClock
-	// Sources gives the SLI source of a Prometheus address.
+	// Sources gives the SLI source of a Prometheus connection.
 	Sources SourceFor
-	// PrometheusAddress is the operator's --prometheus-address, used unless an SLO overrides it.
-	PrometheusAddress string
+	// Connections are the Prometheus connections SLOs may name.
+	Connections *promconn.Set
 	// QueryTimeout bounds each Prometheus query; an evaluation of n windows may
 	// take sli.EvaluationDeadline(QueryTimeout, n).
 	QueryTimeout time.Duration
@@ -257,15 +258,23 @@ type measurement struct {
 
 func (r *ServiceLevelObjectiveReconciler) measure(ctx context.Context, slo *slov1alpha1.ServiceLevelObjective,
 	in inputs, windows []time.Duration) measurement {
-	address := r.PrometheusAddress
-	if slo.Spec.Prometheus != nil && slo.Spec.Prometheus.Address != "" {
-		address = slo.Spec.Prometheus.Address
-	}
 	var out measurement
-	if address == "" {
-		out.err = errors.New("no Prometheus address: set --prometheus-address or spec.prometheus.address")
-	} else if src, err := r.Sources(address); err != nil {
-		out.err = fmt.Errorf("connecting to Prometheus at %s: %w", address, err)
+	name := promconn.NameOf(&slo.Spec)
+	var nsLabels map[string]string
+	var err error
+	if r.Connections.NeedsNamespaceLabels(name) {
+		nsLabels, err = policy.NamespaceLabels(ctx, r.Client, slo.Namespace)
+	}
+	var conn *promconn.Connection
+	if err == nil {
+		conn, err = r.Connections.Resolve(name, slo.Namespace, nsLabels)
+	}
+	var src sli.Source
+	if err == nil {
+		src, err = r.Sources(conn)
+	}
+	if err != nil {
+		out.err = err
 	} else {
 		out.source = src
 		// Every query has its own timeout; the evaluation as a whole gets one per

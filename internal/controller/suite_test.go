@@ -28,6 +28,7 @@ import (
 
 	slov1alpha1 "github.com/budgetgate/budgetgate/api/v1alpha1"
 	"github.com/budgetgate/budgetgate/internal/controller"
+	"github.com/budgetgate/budgetgate/internal/promconn"
 	"github.com/budgetgate/budgetgate/internal/sli"
 	"github.com/budgetgate/budgetgate/internal/testbin"
 )
@@ -35,6 +36,22 @@ import (
 // The suite runs the real manager, wired by controller.Setup exactly as in
 // main.go, against a real kube-apiserver and etcd (envtest). Only the SLI source
 // is scripted, and the clock is a fake one the specs step.
+
+// testConnections: the default, another open to every namespace, and one for
+// namespaces labelled tenant=b only.
+const testConnections = `
+connections:
+- name: default
+  url: http://scripted.invalid
+- name: other
+  url: http://other.invalid
+- name: tenant-b
+  url: https://mimir.invalid/prometheus
+  namespace_selector: tenant=b
+  http_client_config:
+    http_headers:
+      X-Scope-OrgID: {values: [b]}
+`
 
 var (
 	ctx       context.Context
@@ -45,6 +62,10 @@ var (
 	scheme    = runtime.NewScheme()
 	clock     = clocktesting.NewFakeClock(time.Now().Truncate(time.Second))
 	source    = newScriptedSource()
+	// connections are the manager's Prometheus connections, all answered
+	// by source; asked records which ones the controller asked.
+	connections *promconn.Set
+	asked       sync.Map
 )
 
 func TestControllers(t *testing.T) {
@@ -79,11 +100,16 @@ var _ = BeforeSuite(func() {
 		HealthProbeBindAddress: "0",
 	})
 	Expect(err).NotTo(HaveOccurred())
+	connections, err = promconn.Parse([]byte(testConnections), "")
+	Expect(err).NotTo(HaveOccurred())
 	Expect(controller.Setup(ctx, mgr, controller.Config{
-		PrometheusAddress: "http://scripted.invalid",
-		Sources:           func(string) (sli.Source, error) { return source, nil },
-		Clock:             clock,
-		RequeueAfter:      func(time.Duration) time.Duration { return 250 * time.Millisecond },
+		Connections: connections,
+		Sources: func(c *promconn.Connection) (sli.Source, error) {
+			asked.Store(c.Name, true)
+			return source, nil
+		},
+		Clock:        clock,
+		RequeueAfter: func(time.Duration) time.Duration { return 250 * time.Millisecond },
 	})).To(Succeed())
 	go func() {
 		defer GinkgoRecover()

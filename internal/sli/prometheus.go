@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -93,6 +94,31 @@ func NewPrometheus(address string, opts ...Option) (*Prometheus, error) {
 		return nil, fmt.Errorf("sli: %w", err)
 	}
 	return &Prometheus{api: v1.NewAPI(client), timeout: o.timeout, now: o.now}, nil
+}
+
+// RefusedError is a query that Prometheus, or the gateway in front of it,
+// refused as unauthenticated or forbidden.
+type RefusedError struct {
+	// Status is the HTTP status, e.g. "401 Unauthorized".
+	Status string
+}
+
+func (e *RefusedError) Error() string {
+	return "Prometheus answered " + e.Status + ": the connection's credentials were refused (the platform checks its http_client_config and Secret)"
+}
+
+// refused turns the client's "client error: 401" into what it means.
+func refused(err error) error {
+	var apiErr *v1.Error
+	if !errors.As(err, &apiErr) || apiErr.Type != v1.ErrClient {
+		return err
+	}
+	for code, what := range map[string]string{"401": "401 Unauthorized", "403": "403 Forbidden", "407": "407 Proxy Authentication Required"} {
+		if strings.HasSuffix(apiErr.Msg, "client error: "+code) {
+			return &RefusedError{Status: what}
+		}
+	}
+	return err
 }
 
 // QueryError is a failed query for one window.
@@ -195,7 +221,7 @@ func (p *Prometheus) measure(ctx context.Context, ind Indicator, w time.Duration
 	if err == nil {
 		r, found, err = decode(ind, val)
 	} else {
-		err = withContextCause(ctx, err)
+		err = refused(withContextCause(ctx, err))
 	}
 	if err != nil {
 		return Result{}, false, &QueryError{Window: w, Query: q, Err: err}

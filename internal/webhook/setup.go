@@ -7,6 +7,7 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
+	"github.com/budgetgate/budgetgate/internal/promconn"
 	"github.com/budgetgate/budgetgate/internal/workload"
 )
 
@@ -22,6 +23,10 @@ type Options struct {
 	// exceptions, e.g. a runbook URL: the last line of every deny message
 	// (the manager's --contact). Empty: "your platform team".
 	Contact string
+	// Connections are the Prometheus connections SLOs may name; an SLO that
+	// names another, or one its namespace may not use, is rejected. Nil: not
+	// checked (the controller still refuses to evaluate it).
+	Connections *promconn.Set
 }
 
 // Setup registers every admission webhook on the manager's webhook server:
@@ -57,6 +62,7 @@ func Setup(mgr ctrl.Manager, opts Options) error {
 	}})
 	srv.Register(SLOPath, &admission.Webhook{Handler: &SLOHandler{
 		Cache: mgr.GetClient(), Writer: mgr.GetClient(), Recorder: recorder, Deadline: opts.Deadline, Contact: opts.Contact,
+		Connections: opts.Connections,
 	}})
 	srv.Register(PolicyPath, &admission.Webhook{Handler: &PolicyHandler{Cache: mgr.GetClient(), Recorder: recorder}})
 	srv.Register(BindingPath, &admission.Webhook{Handler: &BindingHandler{Cache: mgr.GetClient(), Recorder: recorder}})

@@ -26,6 +26,7 @@ import (
 
 	slov1alpha1 "github.com/budgetgate/budgetgate/api/v1alpha1"
 	"github.com/budgetgate/budgetgate/internal/controller"
+	"github.com/budgetgate/budgetgate/internal/promconn"
 	"github.com/budgetgate/budgetgate/internal/sli"
 	"github.com/budgetgate/budgetgate/internal/testbin"
 	bgwebhook "github.com/budgetgate/budgetgate/internal/webhook"
@@ -36,6 +37,22 @@ import (
 // together; only the SLI source is scripted. Freezes therefore come from the
 // controller's own evaluation, and admission goes through the API server.
 
+// testConnections: the default, another open to every namespace, and one for
+// namespaces labelled tenant=b only.
+const testConnections = `
+connections:
+- name: default
+  url: http://scripted.invalid
+- name: other
+  url: http://other.invalid
+- name: tenant-b
+  url: https://mimir.invalid/prometheus
+  namespace_selector: tenant=b
+  http_client_config:
+    http_headers:
+      X-Scope-OrgID: {values: [b]}
+`
+
 var (
 	ctx       context.Context
 	cancel    context.CancelFunc
@@ -44,6 +61,10 @@ var (
 	k8sClient client.Client
 	scheme    = runtime.NewScheme()
 	source    = &scriptedSource{ratios: map[string]float64{}}
+	// connections are the manager's Prometheus connections, all answered
+	// by source; asked records which ones the controller asked.
+	connections *promconn.Set
+	asked       sync.Map
 )
 
 func TestWebhooks(t *testing.T) {
@@ -79,9 +100,14 @@ var _ = BeforeSuite(func() {
 		WebhookServer:          webhook.NewServer(webhook.Options{Host: w.LocalServingHost, Port: w.LocalServingPort, CertDir: w.LocalServingCertDir}),
 	})
 	Expect(err).NotTo(HaveOccurred())
+	connections, err = promconn.Parse([]byte(testConnections), "")
+	Expect(err).NotTo(HaveOccurred())
 	Expect(controller.Setup(ctx, mgr, controller.Config{
-		PrometheusAddress: "http://scripted.invalid",
-		Sources:           func(string) (sli.Source, error) { return source, nil },
+		Connections: connections,
+		Sources: func(c *promconn.Connection) (sli.Source, error) {
+			asked.Store(c.Name, true)
+			return source, nil
+		},
 		// SLOs evaluated every hour or less often wait for real: specs use
 		// them to see that a watch, not the next evaluation, re-evaluates.
 		RequeueAfter: func(d time.Duration) time.Duration {
@@ -94,7 +120,7 @@ var _ = BeforeSuite(func() {
 		// it and waits for the controller to see it.
 		KindDiscoveryInterval: 200 * time.Millisecond,
 	})).To(Succeed())
-	Expect(bgwebhook.Setup(mgr, bgwebhook.Options{})).To(Succeed())
+	Expect(bgwebhook.Setup(mgr, bgwebhook.Options{Connections: connections})).To(Succeed())
 	go func() {
 		defer GinkgoRecover()
 		Expect(mgr.Start(ctx)).To(Succeed())

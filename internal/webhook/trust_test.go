@@ -220,7 +220,7 @@ var _ = Describe("Trust model", func() {
 				s.Spec.Indicator.Ratio.Errors = `nothing_total{code="500"}`
 			}},
 			{"spec.prometheus", func(s *slov1alpha1.ServiceLevelObjective) {
-				s.Spec.Prometheus = &slov1alpha1.PrometheusSource{Address: "http://nowhere.invalid:9090"}
+				s.Spec.Prometheus = &slov1alpha1.PrometheusSource{Connection: "other"}
 			}},
 			{"metadata.ownerReferences", func(s *slov1alpha1.ServiceLevelObjective) {
 				s.OwnerReferences = []metav1.OwnerReference{{APIVersion: "v1", Kind: "ConfigMap", Name: "dead-mans-switch", UID: "0000"}}

@@ -25,6 +25,7 @@ import (
 	slov1alpha1 "github.com/budgetgate/budgetgate/api/v1alpha1"
 	"github.com/budgetgate/budgetgate/internal/freeze"
 	"github.com/budgetgate/budgetgate/internal/policy"
+	"github.com/budgetgate/budgetgate/internal/promconn"
 	"github.com/budgetgate/budgetgate/internal/sli"
 	"github.com/budgetgate/budgetgate/internal/sloview"
 )
@@ -98,6 +99,8 @@ type SLOHandler struct {
 	Deadline time.Duration
 	// Contact is the platform's contact, the last line of a denial (--contact).
 	Contact string
+	// Connections are the Prometheus connections an SLO may name (nil: not checked).
+	Connections *promconn.Set
 }
 
 // Handle validates a created or changed SLO, and guards a frozen one.
@@ -113,7 +116,7 @@ func (h *SLOHandler) Handle(ctx context.Context, req admission.Request) admissio
 	// validated again: what was admitted stays admissible, so that an SLO
 	// written before a rule existed can still lose its finalizer.
 	if slo != nil && req.Operation != admissionv1.Delete && (old == nil || !equality.Semantic.DeepEqual(old.Spec, slo.Spec)) {
-		if warnings, err = validateSLO(ctx, h.Cache, slo, old); err != nil {
+		if warnings, err = validateSLO(ctx, h.Cache, h.Connections, slo, old); err != nil {
 			return verdict(nil, nil, err)
 		}
 	}
@@ -187,7 +190,7 @@ func formatTime(t *metav1.Time) string {
 
 // validateSLO checks what the schema cannot, and warns about what will not work
 // as the author probably expects. old is the SLO before an update, nil on create.
-func validateSLO(ctx context.Context, cache client.Reader, slo, old *slov1alpha1.ServiceLevelObjective) ([]string, error) {
+func validateSLO(ctx context.Context, cache client.Reader, conns *promconn.Set, slo, old *slov1alpha1.ServiceLevelObjective) ([]string, error) {
 	var errs []error
 	o, err := policy.Objective(&slo.Spec)
 	if err != nil {
@@ -211,8 +214,19 @@ func validateSLO(ctx context.Context, cache client.Reader, slo, old *slov1alpha1
 		return nil, errors.Join(errs...)
 	}
 
-	// The policy may change or appear later, so what depends on it only warns.
+	// The connection is checked when it is chosen; one that went away under
+	// an SLO (the platform changed the operator's connections) only warns.
 	var warnings []string
+	if conns != nil {
+		if err := checkConnection(ctx, cache, conns, slo); err != nil {
+			if old == nil || promconn.NameOf(&old.Spec) != promconn.NameOf(&slo.Spec) {
+				return nil, err
+			}
+			warnings = append(warnings, err.Error())
+		}
+	}
+
+	// The policy may change or appear later, so what depends on it only warns.
 	res, err := policy.ResolveBinding(ctx, cache, slo)
 	p := res.Policy
 	// A policyRef that the namespace's binding does not allow is rejected
@@ -257,6 +271,23 @@ func validateSLO(ctx context.Context, cache client.Reader, slo, old *slov1alpha1
 			"to gate releases, select the workloads it protects, e.g. matchLabels: {app.kubernetes.io/part-of: checkout}")
 	}
 	return warnings, nil
+}
+
+// checkConnection says whether the SLO's namespace may use the Prometheus
+// connection it names.
+func checkConnection(ctx context.Context, cache client.Reader, conns *promconn.Set, slo *slov1alpha1.ServiceLevelObjective) error {
+	name := promconn.NameOf(&slo.Spec)
+	var nsLabels map[string]string
+	if conns.NeedsNamespaceLabels(name) {
+		var err error
+		if nsLabels, err = policy.NamespaceLabels(ctx, cache, slo.Namespace); err != nil {
+			return fmt.Errorf("spec.prometheus.connection: could not read the labels of namespace %s to check connection %q: %w; retry in a moment", slo.Namespace, name, err)
+		}
+	}
+	if _, err := conns.Resolve(name, slo.Namespace, nsLabels); err != nil {
+		return fmt.Errorf("spec.prometheus.connection: %w", err)
+	}
+	return nil
 }
 
 // selectorError says what is wrong with a workloadSelector, and for an

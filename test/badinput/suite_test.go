@@ -33,6 +33,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/webhook"
 
 	slov1alpha1 "github.com/budgetgate/budgetgate/api/v1alpha1"
+	"github.com/budgetgate/budgetgate/internal/promconn"
 	"github.com/budgetgate/budgetgate/internal/testbin"
 	bgwebhook "github.com/budgetgate/budgetgate/internal/webhook"
 )
@@ -84,7 +85,10 @@ var _ = BeforeSuite(func() {
 		WebhookServer:          webhook.NewServer(webhook.Options{Host: w.LocalServingHost, Port: w.LocalServingPort, CertDir: w.LocalServingCertDir}),
 	})
 	Expect(err).NotTo(HaveOccurred())
-	Expect(bgwebhook.Setup(mgr, bgwebhook.Options{})).To(Succeed())
+	// One connection, "default", as --prometheus-address makes.
+	conns, err := promconn.FromAddress("http://prometheus.monitoring:9090")
+	Expect(err).NotTo(HaveOccurred())
+	Expect(bgwebhook.Setup(mgr, bgwebhook.Options{Connections: conns})).To(Succeed())
 	cache = mgr.GetCache()
 	go func() {
 		defer GinkgoRecover()

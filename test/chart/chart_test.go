@@ -38,6 +38,8 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
+
+	"github.com/budgetgate/budgetgate/internal/promconn"
 	"sigs.k8s.io/yaml"
 )
 
@@ -765,7 +767,7 @@ func checkManager(t *testing.T, r rendered, deployment object, releaseName, ns s
 	if _, certManager := args["--webhook-cert-path"]; certManager {
 		var mounted string
 		for _, v := range podSpec["volumes"].([]any) {
-			if s, ok := v.(map[string]any)["secret"].(map[string]any); ok {
+			if s, ok := v.(map[string]any)["secret"].(map[string]any); ok && v.(map[string]any)["name"] == "webhook-certs" {
 				mounted = s["secretName"].(string)
 			}
 		}
@@ -926,6 +928,55 @@ func TestValues(t *testing.T) {
 			for k := range objs {
 				if strings.Contains(k, "metrics") || strings.Contains(k, "leader-election") {
 					t.Errorf("%s rendered although metrics and leader election are off", k)
+				}
+			}
+		},
+	}, {
+		name:    "no Prometheus at all",
+		args:    []string{"--set", "prometheus.address="},
+		wantErr: "prometheus.address or prometheus.connections is required",
+	}, {
+		name: "Prometheus connections: a ConfigMap the manager parses, its Secrets mounted, pods rolled on change",
+		args: []string{
+			"--set", "prometheus.address=",
+			"--set-json", `prometheus.connections=[{"name":"default","url":"https://mimir.example/prometheus",` +
+				`"namespace_selector":"team in (shop)","http_client_config":{"basic_auth":{"username":"shop",` +
+				`"password_file":"/etc/budgetgate/prometheus-secrets/mimir/password"},"http_headers":{"X-Scope-OrgID":{"values":["shop"]}}}}]`,
+			"--set", "prometheus.secrets={mimir}",
+		},
+		check: func(t *testing.T, objs map[string]object) {
+			cm := objs["ConfigMap budgetgate-system/budgetgate-prometheus-connections"]
+			if cm == nil {
+				t.Fatal("no ConfigMap budgetgate-prometheus-connections rendered")
+			}
+			file := cm["data"].(map[string]any)["connections.yaml"].(string)
+			conns, err := promconn.Parse([]byte(file), "/etc/budgetgate/prometheus")
+			if err != nil {
+				t.Fatalf("the manager would refuse the rendered connections file: %v\n%s", err, file)
+			}
+			c, ok := conns.Get("default")
+			if !ok || c.URL != "https://mimir.example/prometheus" || c.NamespaceSelector != "team in (shop)" ||
+				c.HTTPClientConfig.BasicAuth == nil || c.HTTPClientConfig.BasicAuth.PasswordFile != "/etc/budgetgate/prometheus-secrets/mimir/password" {
+				t.Errorf("connection default = %+v, want the values' connection", c)
+			}
+			container := managerContainer(t, objs)
+			args := fmt.Sprint(container["args"])
+			if !strings.Contains(args, "--prometheus-connections=/etc/budgetgate/prometheus/connections.yaml") || strings.Contains(args, "--prometheus-address") {
+				t.Errorf("args %s, want --prometheus-connections and no --prometheus-address", args)
+			}
+			mounts := fmt.Sprint(container["volumeMounts"])
+			for _, want := range []string{"/etc/budgetgate/prometheus ", "/etc/budgetgate/prometheus-secrets/mimir"} {
+				if !strings.Contains(mounts+" ", want) {
+					t.Errorf("volumeMounts %s: nothing at %s", mounts, want)
+				}
+			}
+			for _, obj := range objs {
+				if str(obj, "kind") != "Deployment" {
+					continue
+				}
+				meta := obj["spec"].(map[string]any)["template"].(map[string]any)["metadata"].(map[string]any)
+				if _, ok := meta["annotations"].(map[string]any)["checksum/prometheus-connections"]; !ok {
+					t.Error("the pod template has no checksum of the connections: changing them would not roll the pods")
 				}
 			}
 		},

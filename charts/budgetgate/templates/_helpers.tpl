@@ -159,3 +159,10 @@ Deployment, so that it runs once per render.
 {{- end }}
 {{- end }}
 {{- end }}
+
+{{/*
+The --prometheus-connections file of prometheus.connections.
+*/}}
+{{- define "budgetgate.prometheusConnections" -}}
+{{ toYaml (dict "connections" .Values.prometheus.connections) }}
+{{- end }}

@@ -28,6 +28,7 @@ import (
 
 	slov1alpha1 "github.com/budgetgate/budgetgate/api/v1alpha1"
 	"github.com/budgetgate/budgetgate/internal/controller"
+	"github.com/budgetgate/budgetgate/internal/promconn"
 	"github.com/budgetgate/budgetgate/internal/sli"
 )
 
@@ -555,12 +556,16 @@ func evaluationCounts(ctx context.Context, slowSLOs int, d time.Duration) (healt
 	if err != nil {
 		return 0, nil, err
 	}
+	conns, err := promconn.FromAddresses(map[string]string{promconn.DefaultName: good.URL(), "slow": bad.URL()})
+	if err != nil {
+		return 0, nil, err
+	}
 	if err := controller.Setup(ctx, mgr, controller.Config{
-		PrometheusAddress: good.URL(),
-		QueryTimeout:      queryTimeout,
-		Sources:           controller.PrometheusSources(sli.WithTimeout(queryTimeout), sli.WithClock(clock.Now)),
-		Clock:             clock,
-		RequeueAfter:      func(time.Duration) time.Duration { return time.Millisecond },
+		Connections:  conns,
+		QueryTimeout: queryTimeout,
+		Sources:      controller.PrometheusSources(sli.WithTimeout(queryTimeout), sli.WithClock(clock.Now)),
+		Clock:        clock,
+		RequeueAfter: func(time.Duration) time.Duration { return time.Millisecond },
 	}); err != nil {
 		return 0, nil, err
 	}
@@ -576,7 +581,7 @@ func evaluationCounts(ctx context.Context, slowSLOs int, d time.Duration) (healt
 		slo := faultSLO(ns.Name, policy.Name)
 		slo.Name = fmt.Sprintf("slow-%d", i)
 		slo.Spec.Indicator.Ratio.Errors = fmt.Sprintf(`http_requests_total{job=%q,code=~"5.."}`, slo.Name)
-		slo.Spec.Prometheus = &slov1alpha1.PrometheusSource{Address: bad.URL()}
+		slo.Spec.Prometheus = &slov1alpha1.PrometheusSource{Connection: "slow"}
 		slos = append(slos, slo)
 	}
 	slos = append(slos, faultSLO(ns.Name, policy.Name))
