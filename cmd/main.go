@@ -37,6 +37,7 @@ import (
 	"github.com/open-policy-agent/cert-controller/pkg/rotator"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/fields"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
@@ -51,6 +52,8 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/metrics/filters"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 	"sigs.k8s.io/controller-runtime/pkg/webhook"
+
+	monitoringv1 "github.com/prometheus-operator/prometheus-operator/pkg/apis/monitoring/v1"
 
 	slov1alpha1 "github.com/budgetgate/budgetgate/api/v1alpha1"
 	"github.com/budgetgate/budgetgate/internal/certsync"
@@ -97,6 +100,7 @@ var (
 func init() {
 	utilruntime.Must(clientgoscheme.AddToScheme(scheme))
 	utilruntime.Must(slov1alpha1.AddToScheme(scheme))
+	utilruntime.Must(monitoringv1.AddToScheme(scheme))
 	// +kubebuilder:scaffold:scheme
 }
 
@@ -112,6 +116,7 @@ type options struct {
 	secureMetrics, enableHTTP2                                    bool
 	prometheusAddress, prometheusConnections                      string
 	connections                                                   *promconn.Set
+	ruleLabels                                                    string
 	queryTimeout, decisionDeadline                                time.Duration
 	certRotation                                                  bool
 	certSecret, webhookService, webhookNamePrefix                 string
@@ -150,6 +155,9 @@ func parseFlags(fs *flag.FlagSet, args []string) (options, bool, error) {
 		"File of named Prometheus connections (URL, which namespaces may use it, and prometheus/common's "+
 			"http_client_config: bearer token or basic auth files, TLS, headers such as X-Scope-OrgID, proxy); "+
 			"SLOs pick one by name in spec.prometheus.connection. See docs/prometheus.md.")
+	fs.StringVar(&o.ruleLabels, "prometheus-rule-labels", "",
+		"Labels put on every PrometheusRule budgetgate writes for SLOs with alerting on, as k=v,k2=v2: those the "+
+			"Prometheus selects rules by, e.g. release=kube-prometheus-stack for kube-prometheus-stack's default ruleSelector.")
 	fs.DurationVar(&o.queryTimeout, "query-timeout", sli.DefaultTimeout,
 		"Timeout of each Prometheus query. An evaluation of n windows may take one timeout per round of "+
 			fmt.Sprint(sli.MaxConcurrentQueries)+" concurrent queries.")
@@ -206,6 +214,11 @@ func parseFlags(fs *flag.FlagSet, args []string) (options, bool, error) {
 		return o, false, err
 	}
 	o.connections = conns
+	if _, err := labels.ConvertSelectorToLabelsMap(o.ruleLabels); err != nil {
+		err = fmt.Errorf("--prometheus-rule-labels %q: %w; write k=v,k2=v2", o.ruleLabels, err)
+		fmt.Fprintln(fs.Output(), err)
+		return o, false, err
+	}
 	return o, false, nil
 }
 
@@ -377,8 +390,13 @@ func run(ctx context.Context, o options) error {
 		lease.UseRecorder(mgr.GetEventRecorder("budgetgate"))
 		fence = lease.Held
 	}
+	ruleLabels, err := labels.ConvertSelectorToLabelsMap(o.ruleLabels)
+	if err != nil {
+		return fmt.Errorf("--prometheus-rule-labels: %w", err)
+	}
 	if err := controller.Setup(ctx, mgr, controller.Config{
 		Connections:  o.connections,
+		RuleLabels:   ruleLabels,
 		QueryTimeout: o.queryTimeout,
 		Sources:      controller.PrometheusSources(sli.WithTimeout(o.queryTimeout)),
 		Kinds:        kinds,

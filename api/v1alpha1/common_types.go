@@ -93,6 +93,11 @@ const (
 	// the SLO's policy (reasons PolicyBound, PolicyRefAllowed,
 	// PolicyRefNotAllowed), False when none selects its namespace (NotBound).
 	ConditionPolicyBound = "PolicyBound"
+	// ConditionRulesWritten is True when the SLO's PrometheusRule holds its
+	// current rules (reason RulesWritten), False when alerting is on but they
+	// could not be written (PrometheusRuleCRDMissing, RulesFailed); absent
+	// while alerting is off.
+	ConditionRulesWritten = "RulesWritten"
 )
 
 // Condition reasons.
@@ -126,4 +131,11 @@ const (
 	ReasonNotBound = "NotBound"
 	// ReasonInvalidBinding: the binding that selects the namespace cannot be used.
 	ReasonInvalidBinding = "InvalidBinding"
+	// ReasonRulesWritten: the PrometheusRule holds the SLO's current rules.
+	ReasonRulesWritten = "RulesWritten"
+	// ReasonPrometheusRuleCRDMissing: alerting is on, but the cluster does not
+	// serve monitoring.coreos.com/v1 PrometheusRules.
+	ReasonPrometheusRuleCRDMissing = "PrometheusRuleCRDMissing"
+	// ReasonRulesFailed: the rules could not be generated or written.
+	ReasonRulesFailed = "RulesFailed"
 )

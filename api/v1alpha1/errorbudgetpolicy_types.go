@@ -61,6 +61,7 @@ const DefaultPolicyName = "default"
 const BuiltInPolicyName = "built-in"
 
 // ErrorBudgetPolicySpec says when to freeze, for how long, and who may still release.
+// +kubebuilder:validation:XValidation:rule=`!has(self.alerting) || !has(self.alerting.severities) || self.alerting.severities.all(k, self.rules.exists(r, r.name == k))`,message=`alerting.severities names a rule this policy does not have: its keys are the names in rules`
 type ErrorBudgetPolicySpec struct {
 	// Mode: Enforce denies gated releases during a freeze; DryRun admits them
 	// with a warning.
@@ -121,7 +122,34 @@ type ErrorBudgetPolicySpec struct {
 	// freezeexceptions in the namespace, has approved it.
 	// +optional
 	RequireExceptionApproval bool `json:"requireExceptionApproval,omitempty"`
+
+	// Alerting says whether the SLOs under this policy get their Prometheus
+	// recording and alert rules written (a PrometheusRule per SLO, where the
+	// Prometheus Operator's CRD is installed), and at which severities the
+	// rules alert. An SLO may turn it on or off for itself
+	// (spec.alerting.enabled).
+	// +optional
+	Alerting *PolicyAlerting `json:"alerting,omitempty"`
 }
+
+// PolicyAlerting configures the alerts generated from a policy's rules.
+type PolicyAlerting struct {
+	// Enabled: write the rules of every SLO under this policy. Default false.
+	// +optional
+	Enabled bool `json:"enabled,omitempty"`
+
+	// Severities maps a rule's name to the severity label of its alert.
+	// Rules not named here page ("page") when they freeze and open a ticket
+	// ("ticket") when they warn.
+	// +kubebuilder:validation:MaxProperties=16
+	// +optional
+	Severities map[string]Severity `json:"severities,omitempty"`
+}
+
+// Severity is the value of an alert's severity label, e.g. page, ticket or critical.
+// +kubebuilder:validation:MaxLength=63
+// +kubebuilder:validation:Pattern=`^[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$`
+type Severity string
 
 // PolicyRule is one rule: exactly one of burnRate and budgetRemainingBelow.
 // +kubebuilder:validation:XValidation:rule="has(self.burnRate) != has(self.budgetRemainingBelow)",message="a rule has exactly one of burnRate or budgetRemainingBelow"

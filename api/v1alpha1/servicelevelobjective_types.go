@@ -65,6 +65,12 @@ type ServiceLevelObjectiveSpec struct {
 	// +optional
 	Prometheus *PrometheusSource `json:"prometheus,omitempty"`
 
+	// Alerting turns the SLO's generated Prometheus rules (recording rules,
+	// and an alert per policy rule: see docs/alerting.md) on or off, and
+	// labels its alerts. Unset: as its policy says.
+	// +optional
+	Alerting *SLOAlerting `json:"alerting,omitempty"`
+
 	// EvaluationInterval is how often the SLO is evaluated; at least 10s.
 	// +kubebuilder:default="1m"
 	// +kubebuilder:validation:XValidation:rule=`!self.matches('^[1-9][0-9]{0,5}(ms|s|m|h|d|w|y)$') || (!self.endsWith('ms') && (!self.endsWith('s') || int(self.substring(0, self.size() - 1)) >= 10))`,message=`evaluationInterval must be at least 10s, e.g. 30s or 1m`
@@ -137,6 +143,22 @@ type PolicyReference struct {
 	Name string `json:"name"`
 }
 
+// SLOAlerting configures an SLO's generated rules.
+type SLOAlerting struct {
+	// Enabled: write this SLO's rules. Unset: as its policy's
+	// spec.alerting.enabled says (off under the built-in policy).
+	// +optional
+	Enabled *bool `json:"enabled,omitempty"`
+
+	// Labels are added to every alert of the SLO, e.g. {team: checkout} for
+	// Alertmanager's routing. They cannot replace the labels budgetgate sets
+	// (severity, sloth_*, budgetgate_*).
+	// +kubebuilder:validation:MaxProperties=16
+	// +kubebuilder:validation:XValidation:rule=`self.all(k, !(k in ['severity', 'alertname']) && !k.startsWith('sloth_') && !k.startsWith('budgetgate_'))`,message=`alerting.labels cannot set severity, alertname, sloth_* or budgetgate_* labels: budgetgate sets them`
+	// +optional
+	Labels map[string]string `json:"labels,omitempty"`
+}
+
 // PrometheusSource says where to query.
 type PrometheusSource struct {
 	// Connection names a Prometheus connection of the operator's
@@ -155,7 +177,8 @@ type ServiceLevelObjectiveStatus struct {
 	// +optional
 	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
 
-	// Conditions: Ready, Frozen, DataAvailable and PolicyBound.
+	// Conditions: Ready, Frozen, DataAvailable, PolicyBound and, when
+	// alerting is on, RulesWritten.
 	// +listType=map
 	// +listMapKey=type
 	// +optional
@@ -219,9 +242,29 @@ type ServiceLevelObjectiveStatus struct {
 	// +optional
 	GatedWorkloads int32 `json:"gatedWorkloads,omitempty"`
 
+	// PrometheusRule is what budgetgate wrote of the SLO's Prometheus rules,
+	// while its alerting is on (condition RulesWritten).
+	// +optional
+	PrometheusRule *PrometheusRuleStatus `json:"prometheusRule,omitempty"`
+
 	// Warnings about the SLO and its policy, e.g. rules that can never fire for this target.
 	// +optional
 	Warnings []string `json:"warnings,omitempty"`
+}
+
+// PrometheusRuleStatus says what budgetgate wrote of an SLO's Prometheus rules.
+type PrometheusRuleStatus struct {
+	// Name of the PrometheusRule in the SLO's namespace, owned by the SLO.
+	Name string `json:"name"`
+	// RecordingRules and Alerts count its rules.
+	RecordingRules int32 `json:"recordingRules"`
+	Alerts         int32 `json:"alerts"`
+	// Hash identifies the rules written (sha256 of the PrometheusRule's
+	// spec); Generation is the PrometheusRule's generation after budgetgate
+	// wrote it: another generation means someone changed it, and budgetgate
+	// writes it again.
+	Hash       string `json:"hash"`
+	Generation int64  `json:"generation"`
 }
 
 // ErrorBudgetStatus is the budget over the SLO window.

@@ -42,6 +42,9 @@ type Config struct {
 	// optional gated kinds (Argo Rollouts) are served;
 	// workload.DefaultDiscoveryInterval by default.
 	KindDiscoveryInterval time.Duration
+	// RuleLabels are put on every PrometheusRule the SLO controller writes
+	// (--prometheus-rule-labels), e.g. release=kube-prometheus-stack.
+	RuleLabels map[string]string
 	// Fence, when set, is asked before every SLO evaluation and every write
 	// and Event of the controllers, which are skipped or refused while it
 	// fails. main.go passes the leader lease's Held (internal/leader): a
@@ -95,6 +98,7 @@ func Setup(ctx context.Context, mgr ctrl.Manager, cfg Config) error {
 		RequeueAfter: cfg.RequeueAfter,
 		Kinds:        cfg.Kinds,
 		Fence:        cfg.Fence,
+		RuleLabels:   cfg.RuleLabels,
 	}
 	if err := slo.SetupWithManager(mgr, controller.Options{MaxConcurrentReconciles: cfg.MaxConcurrentReconciles}); err != nil {
 		return fmt.Errorf("setting up the ServiceLevelObjective controller: %w", err)

@@ -62,6 +62,12 @@ type ServiceLevelObjectiveReconciler struct {
 	Kinds *workload.Registry
 	// Fence, when set, must pass before an evaluation starts (Config.Fence).
 	Fence func() error
+	// RuleLabels are put on every PrometheusRule the controller writes, e.g.
+	// release=kube-prometheus-stack for the Prometheus that selects rules by it.
+	RuleLabels map[string]string
+
+	// startRuleWatch starts the watch of PrometheusRules (SetupWithManager).
+	startRuleWatch func() error
 
 	// seriesChecks remembers, per SLO, when its errors selector was last
 	// checked for series and whether it had any.
@@ -143,6 +149,7 @@ func (r *ServiceLevelObjectiveReconciler) Reconcile(ctx context.Context, req ctr
 		log.Info("Failed to query Prometheus", "error", measured.err.Error())
 	}
 	in.warnings = append(in.warnings, r.indicatorWarnings(ctx, slo, in, measured, now)...)
+	r.syncRules(ctx, slo, in.policy)
 
 	eval := budget.Evaluate(in.objective, in.policy.Budget, measured.m, sloview.State(&slo.Status), now)
 	before := policyChoice(slo)
@@ -173,6 +180,13 @@ func (r *ServiceLevelObjectiveReconciler) finalize(ctx context.Context, slo *slo
 	}
 	if _, err := r.syncAnnotations(ctx, slo, true); err != nil {
 		return err
+	}
+	// The garbage collector would delete the owned PrometheusRule too; the
+	// finalizer does it at once, and where no garbage collector runs.
+	if slo.Status.PrometheusRule != nil {
+		if err := r.deleteRules(ctx, slo); err != nil {
+			return fmt.Errorf("deleting the PrometheusRule of %s: %w", klog.KObj(slo), err)
+		}
 	}
 	if slo.Status.Freeze.Active && r.Recorder != nil {
 		r.Recorder.Eventf(slo, nil, "Warning", "FreezeLifted", "Delete", "Lifted the release freeze: the SLO was deleted")
@@ -449,7 +463,7 @@ func (r *ServiceLevelObjectiveReconciler) SetupWithManager(mgr ctrl.Manager, opt
 	if r.Kinds == nil {
 		r.Kinds = workload.Default()
 	}
-	return ctrl.NewControllerManagedBy(mgr).
+	c, err := ctrl.NewControllerManagedBy(mgr).
 		For(&slov1alpha1.ServiceLevelObjective{}, builder.WithPredicates(predicate.Or(
 			predicate.GenerationChangedPredicate{}, deletionPredicate()))).
 		Watches(&slov1alpha1.ErrorBudgetPolicy{}, handler.EnqueueRequestsFromMapFunc(r.slosForPolicy),
@@ -460,7 +474,12 @@ func (r *ServiceLevelObjectiveReconciler) SetupWithManager(mgr ctrl.Manager, opt
 			builder.WithPredicates(predicate.LabelChangedPredicate{})).
 		WithOptions(opts).
 		Named("servicelevelobjective").
-		Complete(r)
+		Build(r)
+	if err != nil {
+		return err
+	}
+	r.startRuleWatch = startRuleWatch(mgr, c)
+	return nil
 }
 
 // deletionPredicate passes updates that start an object's deletion (which do

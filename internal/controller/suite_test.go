@@ -26,6 +26,8 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
+	monitoringv1 "github.com/prometheus-operator/prometheus-operator/pkg/apis/monitoring/v1"
+
 	slov1alpha1 "github.com/budgetgate/budgetgate/api/v1alpha1"
 	"github.com/budgetgate/budgetgate/internal/controller"
 	"github.com/budgetgate/budgetgate/internal/promconn"
@@ -80,6 +82,7 @@ var _ = BeforeSuite(func() {
 	ctx, cancel = context.WithCancel(context.Background())
 	utilruntime.Must(clientgoscheme.AddToScheme(scheme))
 	utilruntime.Must(slov1alpha1.AddToScheme(scheme))
+	utilruntime.Must(monitoringv1.AddToScheme(scheme))
 
 	By("starting a kube-apiserver and etcd")
 	testEnv = &envtest.Environment{

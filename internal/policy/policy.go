@@ -178,6 +178,20 @@ type Policy struct {
 	ExemptReleaseClasses     []string
 	MaxExceptionDuration     time.Duration
 	RequireExceptionApproval bool
+	// Alerting: the SLOs under the policy get their Prometheus rules
+	// written, unless an SLO says otherwise.
+	Alerting bool
+	// Severities of the alerts by rule name (spec.alerting.severities).
+	Severities map[string]string
+}
+
+// AlertingEnabled says whether the rules of slo are written under p: the
+// SLO's spec.alerting.enabled if set, else the policy's.
+func AlertingEnabled(slo *slov1alpha1.ServiceLevelObjective, p Policy) bool {
+	if a := slo.Spec.Alerting; a != nil && a.Enabled != nil {
+		return *a.Enabled
+	}
+	return p.Alerting
 }
 
 // FromSpec reads an ErrorBudgetPolicy spec, applying defaults and validating it.
@@ -195,6 +209,18 @@ func FromSpec(name string, spec *slov1alpha1.ErrorBudgetPolicySpec) (Policy, err
 		p.ExemptReleaseClasses = DefaultExemptReleaseClasses
 	}
 	p.RequireExceptionApproval = spec.RequireExceptionApproval
+	if a := spec.Alerting; a != nil {
+		p.Alerting = a.Enabled
+		for rule, sev := range a.Severities {
+			if p.Severities == nil {
+				p.Severities = map[string]string{}
+			}
+			p.Severities[rule] = string(sev)
+			if !slices.ContainsFunc(spec.Rules, func(r slov1alpha1.PolicyRule) bool { return r.Name == rule }) {
+				errs = append(errs, fmt.Errorf("spec.alerting.severities: %q is not a rule of this policy", rule))
+			}
+		}
+	}
 	b := budget.Policy{Name: name, OnMissingData: budget.MissingDataRelease, MinEventsAuto: spec.MinEvents == nil}
 	if spec.MinEvents != nil {
 		b.MinEvents = float64(*spec.MinEvents)

@@ -252,3 +252,40 @@ func TestSpecWarningsNameTheField(t *testing.T) {
 		t.Errorf("SpecWarnings and Warnings differ in number: %s", diff)
 	}
 }
+
+func TestAlerting(t *testing.T) {
+	spec := &slov1alpha1.ErrorBudgetPolicySpec{
+		Rules: []slov1alpha1.PolicyRule{{Name: "exhausted", Action: slov1alpha1.ActionFreeze, BudgetRemainingBelow: new(slov1alpha1.Decimal("0"))}},
+	}
+	p, err := FromSpec("p", spec)
+	if err != nil || p.Alerting || p.Severities != nil {
+		t.Fatalf("no alerting field: %+v, %v; want off", p, err)
+	}
+	spec.Alerting = &slov1alpha1.PolicyAlerting{Enabled: true, Severities: map[string]slov1alpha1.Severity{"exhausted": "critical"}}
+	if p, err = FromSpec("p", spec); err != nil || !p.Alerting || p.Severities["exhausted"] != "critical" {
+		t.Fatalf("alerting on: %+v, %v", p, err)
+	}
+	spec.Alerting.Severities["exhaustd"] = "page"
+	if _, err := FromSpec("p", spec); err == nil || !strings.Contains(err.Error(), `spec.alerting.severities: "exhaustd" is not a rule of this policy`) {
+		t.Errorf("a severity for an unknown rule: %v", err)
+	}
+
+	slo := &slov1alpha1.ServiceLevelObjective{}
+	on, off := Policy{Alerting: true}, Policy{}
+	for _, tc := range []struct {
+		slo  *bool
+		pol  Policy
+		want bool
+	}{{nil, off, false}, {nil, on, true}, {new(true), off, true}, {new(false), on, false}} {
+		slo.Spec.Alerting = nil
+		if tc.slo != nil {
+			slo.Spec.Alerting = &slov1alpha1.SLOAlerting{Enabled: tc.slo}
+		}
+		if got := AlertingEnabled(slo, tc.pol); got != tc.want {
+			t.Errorf("SLO %v, policy %v: %v, want %v", tc.slo, tc.pol.Alerting, got, tc.want)
+		}
+	}
+	if AlertingEnabled(slo, Builtin()) {
+		t.Error("the built-in policy alerts by default")
+	}
+}

@@ -14,6 +14,7 @@ package rules
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"math"
 	"slices"
 	"strconv"
@@ -93,6 +94,9 @@ type Options struct {
 	// Severities maps a policy rule's name to the severity of its alert;
 	// rules not in it page when they freeze and open a ticket when they warn.
 	Severities map[string]string
+	// Labels are added to every alert (the SLO's spec.alerting.labels); they
+	// never replace the labels the generator sets.
+	Labels map[string]string
 }
 
 // Generate returns the rule groups of an SLO under its resolved policy p (as
@@ -374,12 +378,16 @@ func (g *generator) alerts() []monitoringv1.Rule {
 	var rules []monitoringv1.Rule
 	for _, r := range g.pol.Rules {
 		sev := g.severity(r)
-		labels := map[string]string{
+		labels := map[string]string{}
+		for k, v := range g.opts.Labels {
+			labels[k] = v
+		}
+		maps.Copy(labels, map[string]string{
 			LabelAlertSeverity: sev,
 			LabelSeverity:      sev,
 			LabelRule:          r.Name,
 			LabelAction:        string(r.Action),
-		}
+		})
 		var expr, summary string
 		title := "error budget burn rate is too fast"
 		switch {

@@ -340,3 +340,43 @@ func TestPromtoolCheckRules(t *testing.T) {
 		t.Logf("promtool check rules %s: %s", f, strings.TrimSpace(string(out)))
 	}
 }
+
+// An SLO's alert labels reach every alert, and never replace the labels the
+// generator sets (routing by severity cannot be spoofed from the SLO).
+func TestAlertLabels(t *testing.T) {
+	groups, err := Generate(newSLO("shop", "a", "99.9", "30d", ratioIndicator("a")), policy.Builtin(), Options{
+		Labels:     map[string]string{"team": "checkout", LabelAlertSeverity: "info", LabelRule: "nothing"},
+		Severities: map[string]string{"slow-burn": "critical"},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	alerts := 0
+	for _, g := range groups {
+		for _, r := range g.Rules {
+			if r.Alert == "" {
+				if r.Labels["team"] != "" {
+					t.Errorf("recording rule %s carries the alert label", r.Record)
+				}
+				continue
+			}
+			alerts++
+			if r.Labels["team"] != "checkout" {
+				t.Errorf("%s: no team label: %v", r.Alert, r.Labels)
+			}
+			want := SeverityPage
+			switch {
+			case r.Labels[LabelRule] == "slow-burn":
+				want = "critical"
+			case r.Labels[LabelAction] == "Warn":
+				want = SeverityTicket
+			}
+			if r.Labels[LabelAlertSeverity] != want || r.Labels[LabelRule] == "nothing" {
+				t.Errorf("%s: labels %v: the SLO's labels replaced the generator's", r.Alert, r.Labels)
+			}
+		}
+	}
+	if alerts != len(policy.Builtin().Budget.Rules) {
+		t.Errorf("%d alerts, want one per rule of the built-in policy", alerts)
+	}
+}

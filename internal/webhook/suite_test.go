@@ -24,6 +24,8 @@ import (
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 	"sigs.k8s.io/controller-runtime/pkg/webhook"
 
+	monitoringv1 "github.com/prometheus-operator/prometheus-operator/pkg/apis/monitoring/v1"
+
 	slov1alpha1 "github.com/budgetgate/budgetgate/api/v1alpha1"
 	"github.com/budgetgate/budgetgate/internal/controller"
 	"github.com/budgetgate/budgetgate/internal/promconn"
@@ -79,6 +81,7 @@ var _ = BeforeSuite(func() {
 	ctx, cancel = context.WithCancel(context.Background())
 	utilruntime.Must(clientgoscheme.AddToScheme(scheme))
 	utilruntime.Must(slov1alpha1.AddToScheme(scheme))
+	utilruntime.Must(monitoringv1.AddToScheme(scheme))
 
 	testEnv = &envtest.Environment{
 		CRDDirectoryPaths:     []string{filepath.Join("..", "..", "config", "crd", "bases")},

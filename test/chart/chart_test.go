@@ -943,6 +943,7 @@ func TestValues(t *testing.T) {
 				`"namespace_selector":"team in (shop)","http_client_config":{"basic_auth":{"username":"shop",` +
 				`"password_file":"/etc/budgetgate/prometheus-secrets/mimir/password"},"http_headers":{"X-Scope-OrgID":{"values":["shop"]}}}}]`,
 			"--set", "prometheus.secrets={mimir}",
+			"--set", "prometheusRules.labels.release=kube-prometheus-stack",
 		},
 		check: func(t *testing.T, objs map[string]object) {
 			cm := objs["ConfigMap budgetgate-system/budgetgate-prometheus-connections"]
@@ -961,6 +962,9 @@ func TestValues(t *testing.T) {
 			}
 			container := managerContainer(t, objs)
 			args := fmt.Sprint(container["args"])
+			if !strings.Contains(args, "--prometheus-rule-labels=release=kube-prometheus-stack") {
+				t.Errorf("args %s, want --prometheus-rule-labels=release=kube-prometheus-stack", args)
+			}
 			if !strings.Contains(args, "--prometheus-connections=/etc/budgetgate/prometheus/connections.yaml") || strings.Contains(args, "--prometheus-address") {
 				t.Errorf("args %s, want --prometheus-connections and no --prometheus-address", args)
 			}
