@@ -242,6 +242,11 @@ type ServiceLevelObjectiveStatus struct {
 	// +optional
 	GatedWorkloads int32 `json:"gatedWorkloads,omitempty"`
 
+	// SLISource says where the last evaluation read each window: the SLO's
+	// recorded series or raw queries.
+	// +optional
+	SLISource *SLISourceStatus `json:"sliSource,omitempty"`
+
 	// PrometheusRule is what budgetgate wrote of the SLO's Prometheus rules,
 	// while its alerting is on (condition RulesWritten).
 	// +optional
@@ -265,6 +270,30 @@ type PrometheusRuleStatus struct {
 	// writes it again.
 	Hash       string `json:"hash"`
 	Generation int64  `json:"generation"`
+	// RecordingHash identifies the recording rules (the SLI expressions and
+	// windows), and RecordingSince is when budgetgate first wrote them: the
+	// SLO window's recorded ratio, a sum over the window, is read only once
+	// it has been recorded for the whole window.
+	// +optional
+	RecordingHash string `json:"recordingHash,omitempty"`
+	// +optional
+	RecordingSince *metav1.Time `json:"recordingSince,omitempty"`
+}
+
+// SLISourceStatus says where the last evaluation read each window.
+type SLISourceStatus struct {
+	// Recorded lists the windows read from the SLO's recorded series, all
+	// in one query.
+	// +optional
+	Recorded []string `json:"recorded,omitempty"`
+	// Raw lists the windows measured with a raw query each.
+	// +optional
+	Raw []string `json:"raw,omitempty"`
+	// Message says why windows were measured raw.
+	// +optional
+	Message string `json:"message,omitempty"`
+	// Queries is the number of Prometheus queries the evaluation sent.
+	Queries int32 `json:"queries"`
 }
 
 // ErrorBudgetStatus is the budget over the SLO window.

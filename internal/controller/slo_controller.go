@@ -4,7 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math/rand/v2"
+	"hash/fnv"
 	"strconv"
 	"sync"
 	"time"
@@ -13,6 +13,7 @@ import (
 	kerrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/klog/v2"
 	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -133,28 +134,30 @@ func (r *ServiceLevelObjectiveReconciler) Reconcile(ctx context.Context, req ctr
 			log.Info("Cannot evaluate SLO", "reason", inv.reason, "message", inv.Error())
 			if inv.retry {
 				// A missing policy may appear; the policy watch re-queues us then, this is the fallback.
-				return ctrl.Result{RequeueAfter: r.requeueAfter(in.interval)}, nil
+				return ctrl.Result{RequeueAfter: r.requeueAfter(slo, in.interval)}, nil
 			}
 			return ctrl.Result{}, reconcile.TerminalError(inv)
 		}
 		return ctrl.Result{}, err
 	}
 
+	// The rules first: the measurement reads what they record.
+	r.syncRules(ctx, slo, in.policy)
 	now := r.Clock.Now()
 	windows := budget.Windows(in.objective, in.policy.Budget)
 	measured := r.measure(ctx, slo, in, windows)
-	prometheusQueries.WithLabelValues(slo.Namespace).Add(float64(len(windows)))
+	prometheusQueries.WithLabelValues(slo.Namespace).Add(float64(measured.queries))
 	if measured.err != nil {
 		evaluationErrors.WithLabelValues(slo.Namespace, slo.Name, slov1alpha1.ReasonQueryFailed).Inc()
 		log.Info("Failed to query Prometheus", "error", measured.err.Error())
 	}
 	in.warnings = append(in.warnings, r.indicatorWarnings(ctx, slo, in, measured, now)...)
-	r.syncRules(ctx, slo, in.policy)
 
 	eval := budget.Evaluate(in.objective, in.policy.Budget, measured.m, sloview.State(&slo.Status), now)
 	before := policyChoice(slo)
 	wasEnforcing := sloview.Enforcing(slo)
 	writeStatus(slo, in, eval, measured, now)
+	slo.Status.SLISource = sliSource(measured)
 	r.recordPolicyChoice(slo, before, wasEnforcing)
 	gated, annotateErr := r.syncAnnotations(ctx, slo, false)
 	slo.Status.GatedWorkloads = gated
@@ -168,7 +171,7 @@ func (r *ServiceLevelObjectiveReconciler) Reconcile(ctx context.Context, req ctr
 	log.Info("Evaluated SLO",
 		"budgetRemaining", slo.Status.ErrorBudget, "fastBurn", slo.Status.FastBurn,
 		"frozen", eval.State.Frozen, "dataAvailable", eval.DataAvailable, "policy", in.policy.Name, "gatedWorkloads", gated)
-	return ctrl.Result{RequeueAfter: r.requeueAfter(in.interval)}, nil
+	return ctrl.Result{RequeueAfter: r.requeueAfter(slo, in.interval)}, nil
 }
 
 // finalize removes a deleted SLO's freeze marks from the workloads that carry
@@ -268,6 +271,11 @@ type measurement struct {
 	carried     time.Duration
 	// source is the SLI source asked (nil when there was none).
 	source sli.Source
+	// queries counts the queries sent; recorded and raw list the windows
+	// read from recorded series and measured raw, and rawWhy says why raw.
+	queries       int
+	recorded, raw []time.Duration
+	rawWhy        string
 }
 
 func (r *ServiceLevelObjectiveReconciler) measure(ctx context.Context, slo *slov1alpha1.ServiceLevelObjective,
@@ -296,8 +304,15 @@ func (r *ServiceLevelObjectiveReconciler) measure(ctx context.Context, slo *slov
 		// asked first, not the whole evaluation.
 		ctx, cancel := context.WithTimeout(ctx, sli.EvaluationDeadline(r.queryTimeout(), len(windows)))
 		defer cancel()
-		var results map[time.Duration]sli.Result
-		results, out.err = src.Measure(ctx, in.indicator, windows)
+		results, rawWindows := r.measureRecorded(ctx, slo, in, windows, src, &out)
+		if len(rawWindows) > 0 {
+			raw, err := src.Measure(ctx, in.indicator, rawWindows)
+			out.queries += len(rawWindows)
+			out.err = err
+			for w, res := range raw {
+				results[w] = res
+			}
+		}
 		out.m = make(budget.Measurements, len(results))
 		for w, res := range results {
 			out.m[w] = budget.Measurement{ErrorRatio: res.ErrorRatio, Events: res.Events, OK: true}
@@ -422,16 +437,32 @@ func seriesWarning(seen bool, in inputs) []string {
 		"otherwise check the selector's metric name and label values", durationOf(in.objective.Window))}
 }
 
-func (r *ServiceLevelObjectiveReconciler) requeueAfter(interval time.Duration) time.Duration {
+func (r *ServiceLevelObjectiveReconciler) requeueAfter(slo *slov1alpha1.ServiceLevelObjective, interval time.Duration) time.Duration {
 	if r.RequeueAfter != nil {
 		return r.RequeueAfter(interval)
 	}
-	return Jitter(interval)
+	return Spread(interval, slo.UID, r.Clock.Now())
 }
 
-// Jitter spreads an interval by ±5%.
-func Jitter(interval time.Duration) time.Duration {
-	return interval + time.Duration((rand.Float64()-0.5)*0.1*float64(interval))
+// Spread is the delay to an SLO's next evaluation: to the next instant, at
+// least half an interval away, that falls on the SLO's own phase of the
+// interval (a hash of its UID). SLOs created, or re-queued by a restart,
+// all at once settle after one evaluation onto phases spread evenly over
+// the interval, so that a thousand SLOs do not query Prometheus together;
+// then each is evaluated once an interval, on its phase. Every replica and
+// restart computes the same phase.
+func Spread(interval time.Duration, uid types.UID, now time.Time) time.Duration {
+	if interval <= 0 {
+		return interval
+	}
+	h := fnv.New64a()
+	_, _ = h.Write([]byte(uid))
+	phase := time.Duration(h.Sum64() % uint64(interval))
+	d := (phase - time.Duration(now.UnixNano()%int64(interval)) + interval) % interval
+	for d < interval/2 {
+		d += interval
+	}
+	return d
 }
 
 // recordTransition emits FreezeStarted and FreezeLifted Events on the SLO.

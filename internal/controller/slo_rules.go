@@ -5,11 +5,16 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"maps"
+	"slices"
+	"strings"
 	"sync"
+	"time"
 
 	monitoringv1 "github.com/prometheus-operator/prometheus-operator/pkg/apis/monitoring/v1"
+	"github.com/prometheus/common/model"
 	kerrors "k8s.io/apimachinery/pkg/api/errors"
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -28,6 +33,7 @@ import (
 	slov1alpha1 "github.com/budgetgate/budgetgate/api/v1alpha1"
 	"github.com/budgetgate/budgetgate/internal/policy"
 	"github.com/budgetgate/budgetgate/internal/rules"
+	"github.com/budgetgate/budgetgate/internal/sli"
 )
 
 // +kubebuilder:rbac:groups=monitoring.coreos.com,resources=prometheusrules,verbs=get;list;watch;create;update;patch;delete
@@ -132,6 +138,11 @@ func (r *ServiceLevelObjectiveReconciler) syncRules(ctx context.Context, slo *sl
 		return
 	}
 	recording, alerts := countRules(groups)
+	rec, err := rules.RecordedQuery(slo, p, rules.Options{})
+	if err != nil {
+		setRulesCondition(slo, metav1.ConditionFalse, slov1alpha1.ReasonRulesFailed, err.Error())
+		return
+	}
 	st := slo.Status.PrometheusRule
 	if st == nil || st.Hash != hash || st.Name != want.Name || r.ruleChanged(ctx, want, st.Generation) {
 		// Server-side apply, forced: budgetgate owns every field of the
@@ -148,7 +159,15 @@ func (r *ServiceLevelObjectiveReconciler) syncRules(ctx context.Context, slo *sl
 			return
 		}
 		log.Info("Wrote the SLO's PrometheusRule", "prometheusRule", klog.KObj(want), "recordingRules", recording, "alerts", alerts)
+		prev := st
 		st = &slov1alpha1.PrometheusRuleStatus{Name: want.Name, Hash: hash, Generation: want.Generation}
+		// The recordings keep their history while their expressions stay.
+		if prev != nil && prev.RecordingHash == rec.Hash && prev.RecordingSince != nil {
+			st.RecordingHash, st.RecordingSince = prev.RecordingHash, prev.RecordingSince
+		}
+	}
+	if st.RecordingHash != rec.Hash || st.RecordingSince == nil {
+		st.RecordingHash, st.RecordingSince = rec.Hash, &metav1.Time{Time: r.Clock.Now()}
 	}
 	st.RecordingRules, st.Alerts = recording, alerts
 	slo.Status.PrometheusRule = st
@@ -218,4 +237,82 @@ func countRules(groups []monitoringv1.RuleGroup) (recording, alerts int32) {
 		}
 	}
 	return recording, alerts
+}
+
+// measureRecorded reads, in one query, every window the SLO's recorded
+// series can answer for, and returns those results and the windows left to
+// measure raw. It records in out which windows came from where, and why
+// any went raw.
+func (r *ServiceLevelObjectiveReconciler) measureRecorded(ctx context.Context, slo *slov1alpha1.ServiceLevelObjective, in inputs,
+	windows []time.Duration, src sli.Source, out *measurement) (map[time.Duration]sli.Result, []time.Duration) {
+	results := map[time.Duration]sli.Result{}
+	raw := func(why string) (map[time.Duration]sli.Result, []time.Duration) {
+		out.raw, out.rawWhy = windows, why
+		return results, windows
+	}
+	st := slo.Status.PrometheusRule
+	if st == nil || !apimeta.IsStatusConditionTrue(slo.Status.Conditions, slov1alpha1.ConditionRulesWritten) {
+		return raw("alerting is off or its rules are not written: every window is measured raw")
+	}
+	recSrc, ok := src.(sli.RecordedSource)
+	if !ok {
+		return raw("the source cannot read recorded series")
+	}
+	rec, err := rules.RecordedQuery(slo, in.policy, rules.Options{})
+	if err != nil || rec.Hash != st.RecordingHash || st.RecordingSince == nil {
+		return raw("the recording rules are being rewritten")
+	}
+	got, err := recSrc.MeasureRecorded(ctx, rec.Query)
+	out.queries++
+	if err != nil {
+		if errors.Is(err, sli.ErrAmbiguousRecorded) {
+			return raw("the recorded series cannot be trusted, every window is measured raw: " + err.Error() +
+				" (another rule records series under this SLO's sloth_* labels)")
+		}
+		return raw("reading the recorded series failed, every window is measured raw: " + err.Error())
+	}
+	since := r.Clock.Now().Sub(st.RecordingSince.Time)
+	var missing, young []string
+	for _, w := range windows {
+		res, found := got[w]
+		switch {
+		case rec.NeedsHistory && w == rec.HistoryWindow && since < w:
+			young = append(young, model.Duration(w).String())
+			out.raw = append(out.raw, w)
+		case !found:
+			missing = append(missing, model.Duration(w).String())
+			out.raw = append(out.raw, w)
+		default:
+			results[w] = res
+			out.recorded = append(out.recorded, w)
+		}
+	}
+	var why []string
+	if len(young) > 0 {
+		why = append(why, fmt.Sprintf("the recording rules have run for %s, less than the %s the SLO window's recorded ratio sums (recording since %s)",
+			model.Duration(since.Truncate(time.Second)), strings.Join(young, ", "), st.RecordingSince.UTC().Format(time.RFC3339)))
+	}
+	if len(missing) > 0 {
+		why = append(why, "no recorded series yet for "+strings.Join(missing, ", ")+
+			" (Prometheus has not loaded or evaluated the PrometheusRule: check that its ruleSelector matches --prometheus-rule-labels)")
+	}
+	out.rawWhy = strings.Join(why, "; ")
+	return results, out.raw
+}
+
+// sliSource is the status of where an evaluation read its windows.
+func sliSource(m measurement) *slov1alpha1.SLISourceStatus {
+	names := func(ws []time.Duration) []string {
+		ws = slices.Sorted(slices.Values(ws))
+		out := make([]string, 0, len(ws))
+		for _, w := range ws {
+			out = append(out, model.Duration(w).String())
+		}
+		return out
+	}
+	st := &slov1alpha1.SLISourceStatus{Queries: int32(m.queries), Recorded: names(m.recorded), Raw: names(m.raw)}
+	if len(m.raw) > 0 {
+		st.Message = m.rawWhy
+	}
+	return st
 }

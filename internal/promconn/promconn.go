@@ -25,6 +25,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"net/http"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -43,6 +44,11 @@ import (
 // DefaultName is the connection of SLOs that name none.
 const DefaultName = "default"
 
+// DefaultMaxConcurrentQueries bounds the queries in flight to one connection
+// unless it says otherwise: the SLO controller's 8 workers at
+// sli.MaxConcurrentQueries each could otherwise send 32 at once.
+const DefaultMaxConcurrentQueries = 16
+
 // Connection is one named Prometheus.
 type Connection struct {
 	// Name is what SLOs write in spec.prometheus.connection: a DNS label.
@@ -55,6 +61,10 @@ type Connection struct {
 	NamespaceSelector string `yaml:"namespace_selector,omitempty"`
 	// HTTPClientConfig is how to reach it.
 	HTTPClientConfig config.HTTPClientConfig `yaml:"http_client_config,omitempty"`
+	// MaxConcurrentQueries bounds the queries in flight to it from all SLOs
+	// together; more wait, within their evaluation's deadline.
+	// 0: DefaultMaxConcurrentQueries.
+	MaxConcurrentQueries int `yaml:"max_concurrent_queries,omitempty"`
 
 	selector labels.Selector
 }
@@ -163,6 +173,9 @@ func (s *Set) add(c *Connection) error {
 	if u.User != nil {
 		return fmt.Errorf("connection %q: url carries credentials: put them in http_client_config.basic_auth with password_file", c.Name)
 	}
+	if c.MaxConcurrentQueries < 0 {
+		return fmt.Errorf("connection %q: max_concurrent_queries must be positive, or 0 for the default %d", c.Name, DefaultMaxConcurrentQueries)
+	}
 	if err := c.HTTPClientConfig.Validate(); err != nil {
 		return fmt.Errorf("connection %q: http_client_config: %w", c.Name, err)
 	}
@@ -262,9 +275,31 @@ func (c *Connection) Source(opts ...sli.Option) (sli.Source, error) {
 	if err != nil {
 		return nil, fmt.Errorf("Prometheus connection %q: %w", c.Name, err)
 	}
+	limit := c.MaxConcurrentQueries
+	if limit == 0 {
+		limit = DefaultMaxConcurrentQueries
+	}
+	rt = &limited{next: rt, slots: make(chan struct{}, limit)}
 	src, err := sli.NewPrometheus(c.URL, append(slices.Clip(opts), sli.WithRoundTripper(rt))...)
 	if err != nil {
 		return nil, fmt.Errorf("Prometheus connection %q: %w", c.Name, err)
 	}
 	return src, nil
+}
+
+// limited is a RoundTripper with at most cap(slots) requests in flight; a
+// request waits for a slot until its context ends.
+type limited struct {
+	next  http.RoundTripper
+	slots chan struct{}
+}
+
+func (l *limited) RoundTrip(req *http.Request) (*http.Response, error) {
+	select {
+	case l.slots <- struct{}{}:
+	case <-req.Context().Done():
+		return nil, fmt.Errorf("waiting for one of the %d query slots of the connection: %w", cap(l.slots), req.Context().Err())
+	}
+	defer func() { <-l.slots }()
+	return l.next.RoundTrip(req)
 }

@@ -1,11 +1,16 @@
 package promconn
 
 import (
+	"context"
 	"errors"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	slov1alpha1 "github.com/budgetgate/budgetgate/api/v1alpha1"
 )
@@ -189,3 +194,50 @@ func TestMergeAndFromAddress(t *testing.T) {
 		t.Errorf("FromAddress of a non-URL: %v", err)
 	}
 }
+
+// The connection's queries in flight never exceed its bound, whatever the
+// number of callers; a caller whose context ends while waiting gives up.
+func TestLimited(t *testing.T) {
+	var inFlight, peak atomic.Int32
+	release := make(chan struct{})
+	next := roundTripFunc(func(*http.Request) (*http.Response, error) {
+		n := inFlight.Add(1)
+		for {
+			p := peak.Load()
+			if n <= p || peak.CompareAndSwap(p, n) {
+				break
+			}
+		}
+		<-release
+		inFlight.Add(-1)
+		return &http.Response{StatusCode: 200, Body: http.NoBody}, nil
+	})
+	l := &limited{next: next, slots: make(chan struct{}, 3)}
+	var wg sync.WaitGroup
+	for range 10 {
+		wg.Go(func() {
+			req, _ := http.NewRequest("GET", "http://p/api/v1/query", nil)
+			if _, err := l.RoundTrip(req); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	for inFlight.Load() < 3 {
+		time.Sleep(time.Millisecond)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, "GET", "http://p/api/v1/query", nil)
+	if _, err := l.RoundTrip(req); !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("a request waiting past its deadline: %v", err)
+	}
+	close(release)
+	wg.Wait()
+	if peak.Load() != 3 {
+		t.Errorf("peak in flight %d, want 3", peak.Load())
+	}
+}
+
+type roundTripFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }

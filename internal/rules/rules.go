@@ -12,6 +12,9 @@
 package rules
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"maps"
@@ -454,3 +457,81 @@ func Windows(slo *slov1alpha1.ServiceLevelObjective, p policy.Policy) ([]time.Du
 }
 
 var errUnsupported = errors.New("not supported in a Prometheus rule file")
+
+// Recorded is the one query through which the controller reads the SLO's
+// recorded series for every window (instead of one raw increase() query per
+// window), and the hash of the recording rules that write them.
+//
+// History: a burn window's recorded ratio is the raw expression evaluated by
+// Prometheus at the group's last evaluation, so it is right from the first
+// evaluation of the rules on. The SLO window's ratio and count are sums of
+// the base window's counts over the SLO window, right only once the counts
+// have been recorded for the whole window (or backfilled with promtool tsdb
+// create-blocks-from rules): HistoryWindow says which window that is, and
+// false when the SLO window is recorded from a raw expression (a query
+// indicator without queryEvents).
+type Recorded struct {
+	Query sli.Recorded
+	// Hash identifies the recording rules: another hash means other series.
+	Hash string
+	// HistoryWindow is the window whose recorded value is a sum over history.
+	HistoryWindow time.Duration
+	NeedsHistory  bool
+}
+
+// RecordedQuery returns the Recorded of an SLO under its resolved policy,
+// for the rules Generate writes with opts.
+func RecordedQuery(slo *slov1alpha1.ServiceLevelObjective, p policy.Policy, opts Options) (Recorded, error) {
+	g, err := newGenerator(slo, p, opts)
+	if err != nil {
+		return Recorded{}, err
+	}
+	all := append(slices.Clone(g.windows), g.obj.Window)
+	slices.Sort(all)
+	all = slices.Compact(all)
+	names := make([]string, 0, 2*len(all))
+	for _, w := range all {
+		names = append(names, SLIErrorRatio+dur(w))
+		if g.hasEvents() {
+			names = append(names, SLIEvents+dur(w))
+		}
+	}
+	matchers := []string{model.MetricNameLabel + `=~"` + strings.Join(names, "|") + `"`}
+	for _, k := range []string{LabelID, LabelService, LabelSLO} {
+		matchers = append(matchers, k+"="+strconv.Quote(g.idLabels()[k]))
+	}
+	windows := map[string]time.Duration{}
+	for _, w := range all {
+		windows[dur(w)] = w
+	}
+	classify := func(m model.Metric) (time.Duration, bool, bool) {
+		w, ok := windows[string(m[LabelWindow])]
+		if !ok {
+			return 0, false, false
+		}
+		switch string(m[model.MetricNameLabel]) {
+		case SLIErrorRatio + dur(w):
+			return w, false, true
+		case SLIEvents + dur(w):
+			return w, true, g.hasEvents()
+		}
+		return 0, false, false
+	}
+	var recordings []monitoringv1.Rule
+	for _, r := range g.sliGroup().Rules {
+		if r.Record != "" {
+			recordings = append(recordings, r)
+		}
+	}
+	b, err := json.Marshal(recordings)
+	if err != nil {
+		return Recorded{}, err
+	}
+	sum := sha256.Sum256(b)
+	return Recorded{
+		Query:         sli.Recorded{Expr: "{" + strings.Join(matchers, ", ") + "}", Classify: classify, WithEvents: g.hasEvents()},
+		Hash:          hex.EncodeToString(sum[:8]),
+		HistoryWindow: g.obj.Window,
+		NeedsHistory:  g.hasEvents(),
+	}, nil
+}

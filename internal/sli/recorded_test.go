@@ -1,0 +1,61 @@
+package sli
+
+import (
+	"errors"
+	"math"
+	"testing"
+	"time"
+
+	"github.com/prometheus/common/model"
+)
+
+func TestDecodeRecorded(t *testing.T) {
+	q := Recorded{WithEvents: true, Classify: func(m model.Metric) (time.Duration, bool, bool) {
+		w, err := model.ParseDuration(string(m["sloth_window"]))
+		if err != nil {
+			return 0, false, false
+		}
+		switch m[model.MetricNameLabel] {
+		case "ratio":
+			return time.Duration(w), false, true
+		case "events":
+			return time.Duration(w), true, true
+		}
+		return 0, false, false
+	}}
+	s := func(name, window string, v float64) *model.Sample {
+		return &model.Sample{Metric: model.Metric{model.MetricNameLabel: model.LabelValue(name), "sloth_window": model.LabelValue(window)}, Value: model.SampleValue(v)}
+	}
+	got, err := DecodeRecorded(q, model.Vector{
+		s("ratio", "1h", 0.02), s("events", "1h", 6000), // a window
+		s("ratio", "5m", -1e-9), s("events", "5m", 500), // float noise below 0: 0
+		s("ratio", "6h", math.NaN()), s("events", "6h", 100), // no data
+		s("ratio", "1d", 0.001),                        // its count missing: no data
+		s("ratio", "3d", 0.001), s("events", "3d", -1), // a negative count: no data
+		s("ratio", "30d", 1.0000001), s("events", "30d", 9), // clamped to 1
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[time.Duration]Result{time.Hour: {0.02, 6000}, 5 * time.Minute: {0, 500}, 30 * 24 * time.Hour: {1, 9}}
+	if len(got) != len(want) {
+		t.Errorf("got %v, want %v", got, want)
+	}
+	for w, r := range want {
+		if got[w] != r {
+			t.Errorf("%s: %+v, want %+v", w, got[w], r)
+		}
+	}
+	// Two series for one window: none can be trusted.
+	if _, err := DecodeRecorded(q, model.Vector{s("ratio", "1h", 0), s("ratio", "1h", 0.5)}); !errors.Is(err, ErrAmbiguousRecorded) {
+		t.Errorf("two ratios for 1h: %v", err)
+	}
+	if _, err := DecodeRecorded(q, model.Vector{s("other", "1h", 0)}); err == nil {
+		t.Error("a series the query should not return is accepted")
+	}
+	// Without counts (a query indicator without queryEvents): Events -1.
+	q.WithEvents = false
+	if got, err := DecodeRecorded(q, model.Vector{s("ratio", "1h", 0.1)}); err != nil || got[time.Hour] != (Result{0.1, -1}) {
+		t.Errorf("without counts: %v, %v", got, err)
+	}
+}
