@@ -49,6 +49,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	crleaderelection "sigs.k8s.io/controller-runtime/pkg/leaderelection"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 	"sigs.k8s.io/controller-runtime/pkg/metrics/filters"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 	"sigs.k8s.io/controller-runtime/pkg/webhook"
@@ -431,6 +432,9 @@ func run(ctx context.Context, o options) error {
 // setupWebhooks registers the webhooks once the serving certificate exists:
 // rotated by the manager itself unless --webhook-cert-path gives one.
 func setupWebhooks(ctx context.Context, mgr ctrl.Manager, o options, namespace, certDir string, wopts bgwebhook.Options) error {
+	if err := ctrlmetrics.Registry.Register(bgwebhook.CertificateExpiry{Dir: certDir}); err != nil {
+		return fmt.Errorf("registering the certificate expiry metric: %w", err)
+	}
 	certsReady := make(chan struct{})
 	if o.certRotation && o.webhookCertPath == "" {
 		setupLog.Info("Rotating the webhook certificate", "secret", namespace+"/"+o.certSecret)

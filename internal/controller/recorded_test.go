@@ -151,3 +151,46 @@ func TestMeasureRecordedFallbacks(t *testing.T) {
 }
 
 func sorted(ws []time.Duration) []time.Duration { return slices.Sorted(slices.Values(ws)) }
+
+// retentionSource reports a retention.
+type retentionSource struct {
+	bothWays
+	retention time.Duration
+	asked     int
+}
+
+func (r *retentionSource) Retention(context.Context) (time.Duration, error) {
+	r.asked++
+	return r.retention, nil
+}
+
+// A Prometheus that keeps less than the SLO window gets a warning in status;
+// its retention is asked once an hour, not at every evaluation.
+func TestRetentionWarning(t *testing.T) {
+	ctx := context.Background()
+	now := time.Date(2026, 12, 3, 6, 0, 0, 0, time.UTC)
+	slo := &slov1alpha1.ServiceLevelObjective{ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: "checkout"},
+		Spec: slov1alpha1.ServiceLevelObjectiveSpec{Prometheus: &slov1alpha1.PrometheusSource{Connection: "mimir"}}}
+	in := inputs{objective: budget.Objective{Target: 0.999, Window: 30 * 24 * time.Hour}}
+	r := &ServiceLevelObjectiveReconciler{}
+	for _, tc := range []struct {
+		retention time.Duration
+		want      string
+	}{
+		{15 * 24 * time.Hour, `Prometheus connection "mimir" keeps 15d of samples (storage.tsdb.retention.time), less than the SLO window 30d: the budget covers only the last 15d`},
+		{0, ""}, // unknown: no warning
+		{90 * 24 * time.Hour, ""},
+	} {
+		src := &retentionSource{retention: tc.retention}
+		r.retentionChecks.Clear()
+		got := strings.Join(r.retentionWarning(ctx, slo, in, measurement{source: src}, now), "")
+		if (tc.want == "") != (got == "") || !strings.Contains(got, tc.want) {
+			t.Errorf("retention %s: warning %q, want %q", tc.retention, got, tc.want)
+		}
+		r.retentionWarning(ctx, slo, in, measurement{source: src}, now.Add(30*time.Minute))
+		r.retentionWarning(ctx, slo, in, measurement{source: src}, now.Add(61*time.Minute))
+		if src.asked != 2 {
+			t.Errorf("retention asked %d times in 61 minutes, want 2", src.asked)
+		}
+	}
+}

@@ -73,6 +73,8 @@ type ServiceLevelObjectiveReconciler struct {
 	// seriesChecks remembers, per SLO, when its errors selector was last
 	// checked for series and whether it had any.
 	seriesChecks sync.Map
+	// retentionChecks remembers, per source, its Prometheus' retention.
+	retentionChecks sync.Map
 }
 
 // +kubebuilder:rbac:groups=slo.budgetgate.dev,resources=servicelevelobjectives,verbs=get;list;watch;update;patch
@@ -410,6 +412,47 @@ type seriesCheck struct {
 // would otherwise pass as a perfect service. It asks Prometheus's series API at
 // most once an hour per SLO, and only when no error was measured.
 func (r *ServiceLevelObjectiveReconciler) indicatorWarnings(ctx context.Context, slo *slov1alpha1.ServiceLevelObjective,
+	in inputs, m measurement, now time.Time) []string {
+	return append(r.retentionWarning(ctx, slo, in, m, now), r.seriesWarnings(ctx, slo, in, m, now)...)
+}
+
+// retentionCheckInterval is how long a Prometheus' retention is remembered.
+const retentionCheckInterval = time.Hour
+
+// retentionWarning warns when the SLO's Prometheus keeps less history than
+// the SLO window: the budget then covers only what is kept.
+func (r *ServiceLevelObjectiveReconciler) retentionWarning(ctx context.Context, slo *slov1alpha1.ServiceLevelObjective,
+	in inputs, m measurement, now time.Time) []string {
+	rr, ok := m.source.(sli.RetentionReporter)
+	if !ok {
+		return nil
+	}
+	var retention time.Duration
+	if v, ok := r.retentionChecks.Load(m.source); ok && now.Sub(v.(retentionCheck).at) < retentionCheckInterval {
+		retention = v.(retentionCheck).retention
+	} else {
+		got, err := rr.Retention(ctx)
+		if err != nil {
+			return nil
+		}
+		retention = got
+		r.retentionChecks.Store(m.source, retentionCheck{at: now, retention: got})
+	}
+	if retention == 0 || retention >= in.objective.Window {
+		return nil
+	}
+	return []string{fmt.Sprintf("Prometheus connection %q keeps %s of samples (storage.tsdb.retention.time), less than the SLO window %s: "+
+		"the budget covers only the last %s; raise the retention, or use a connection to long-term storage (Thanos, Mimir)",
+		promconn.NameOf(&slo.Spec), durationOf(retention), durationOf(in.objective.Window), durationOf(retention))}
+}
+
+// retentionCheck is a remembered retention of one source.
+type retentionCheck struct {
+	at        time.Time
+	retention time.Duration
+}
+
+func (r *ServiceLevelObjectiveReconciler) seriesWarnings(ctx context.Context, slo *slov1alpha1.ServiceLevelObjective,
 	in inputs, m measurement, now time.Time) []string {
 	checker, ok := m.source.(sli.SeriesChecker)
 	slom, measured := m.m[in.objective.Window]

@@ -108,3 +108,33 @@ func DecodeRecorded(q Recorded, vec model.Vector) (map[time.Duration]Result, err
 	}
 	return out, nil
 }
+
+// RetentionReporter is implemented by sources that can say how long their
+// Prometheus keeps samples.
+type RetentionReporter interface {
+	Retention(ctx context.Context) (time.Duration, error)
+}
+
+var _ RetentionReporter = (*Prometheus)(nil)
+
+// Retention is the Prometheus' --storage.tsdb.retention.time, from its flags
+// API; 0 when it does not say (retention by size only, or a Thanos, Mimir or
+// VictoriaMetrics that has no such flag).
+func (p *Prometheus) Retention(ctx context.Context) (time.Duration, error) {
+	ctx, cancel := context.WithTimeout(ctx, p.timeout)
+	defer cancel()
+	flags, err := p.api.Flags(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("sli: flags: %w", refused(withContextCause(ctx, err)))
+	}
+	for _, name := range []string{"storage.tsdb.retention.time", "storage.tsdb.retention"} {
+		if v := flags[name]; v != "" && v != "0s" && v != "0" {
+			d, err := model.ParseDuration(v)
+			if err != nil {
+				return 0, fmt.Errorf("sli: flag %s=%q: %w", name, v, err)
+			}
+			return time.Duration(d), nil
+		}
+	}
+	return 0, nil
+}

@@ -1,12 +1,15 @@
 package sli
 
 import (
+	"context"
 	"errors"
 	"math"
 	"testing"
 	"time"
 
 	"github.com/prometheus/common/model"
+
+	prometheustest "github.com/budgetgate/budgetgate/test/prometheus"
 )
 
 func TestDecodeRecorded(t *testing.T) {
@@ -57,5 +60,19 @@ func TestDecodeRecorded(t *testing.T) {
 	q.WithEvents = false
 	if got, err := DecodeRecorded(q, model.Vector{s("ratio", "1h", 0.1)}); err != nil || got[time.Hour] != (Result{0.1, -1}) {
 		t.Errorf("without counts: %v, %v", got, err)
+	}
+}
+
+// The retention a real Prometheus reports through its flags API.
+func TestRetentionOfRealPrometheus(t *testing.T) {
+	bins := prometheustest.Require(t)
+	srv := bins.Start(t, prometheustest.Options{Retention: "7d"})
+	p, err := NewPrometheus(srv.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := p.Retention(context.Background())
+	if err != nil || got != 7*24*time.Hour {
+		t.Errorf("Retention() = %s, %v; want 168h", got, err)
 	}
 }

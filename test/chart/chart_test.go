@@ -702,6 +702,13 @@ func checkBinding(t *testing.T, r rendered, obj object, ns string) {
 	}
 	for _, s := range obj["subjects"].([]any) {
 		s := s.(map[string]any)
+		if strings.HasSuffix(str(obj, "metadata", "name"), "-metrics-reader-prometheus") {
+			// The scraping Prometheus, in its own namespace (serviceMonitor.prometheusServiceAccount).
+			if s["kind"] != "ServiceAccount" || s["name"] == "" || s["namespace"] == "" {
+				t.Errorf("%s: subject %v, want the Prometheus ServiceAccount", key(obj), s)
+			}
+			continue
+		}
 		if s["kind"] != "ServiceAccount" || s["namespace"] != ns {
 			t.Errorf("%s: subject %v, want a ServiceAccount in %s", key(obj), s, ns)
 		}
