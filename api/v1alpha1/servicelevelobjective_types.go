@@ -304,6 +304,19 @@ type ErrorBudgetStatus struct {
 	Consumed Decimal `json:"consumed"`
 	// RemainingPercent is Remaining for people, e.g. "87.3%".
 	RemainingPercent string `json:"remainingPercent"`
+	// ExhaustedIn is how long the budget lasts if the burn rate over
+	// ForecastWindow held, e.g. "1d12h"; "exhausted" once spent; "never"
+	// while nothing burns. A projection: the SLO window slides, and errors
+	// that leave it give budget back. Unset without data over ForecastWindow.
+	// +optional
+	ExhaustedIn string `json:"exhaustedIn,omitempty"`
+	// ExhaustsAt is when the budget runs out at that burn.
+	// +optional
+	ExhaustsAt *metav1.Time `json:"exhaustsAt,omitempty"`
+	// ForecastWindow is the window whose burn rate the forecast holds: the
+	// shortest long window of the policy's burn-rate rules, e.g. "1h".
+	// +optional
+	ForecastWindow string `json:"forecastWindow,omitempty"`
 }
 
 // WindowBurnRate is the measurement over one window.
@@ -381,6 +394,7 @@ type FreezeStatus struct {
 // +kubebuilder:printcolumn:name="Target",type=string,JSONPath=`.spec.target`
 // +kubebuilder:printcolumn:name="Window",type=string,JSONPath=`.spec.window`
 // +kubebuilder:printcolumn:name="Budget left",type=string,JSONPath=`.status.errorBudget.remainingPercent`
+// +kubebuilder:printcolumn:name="Exhausted in",type=string,JSONPath=`.status.errorBudget.exhaustedIn`
 // +kubebuilder:printcolumn:name="Fast burn",type=string,JSONPath=`.status.fastBurn`
 // +kubebuilder:printcolumn:name="Frozen",type=boolean,JSONPath=`.status.freeze.active`
 // +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`,priority=1

@@ -154,3 +154,45 @@ func TestFormatDuration(t *testing.T) {
 		}
 	}
 }
+
+// The forecast holds the fast burn's window: at 99.9% over 30d, half the
+// budget left and a burn of 10x, the budget lasts 30d × 0.5 ÷ 10 = 36h.
+func TestForecast(t *testing.T) {
+	o := Objective{Target: 0.999, Window: 30 * 24 * time.Hour}
+	p := DefaultPolicy()
+	if w := ForecastWindow(p); w != time.Hour {
+		t.Errorf("ForecastWindow(built-in) = %s, want 1h (the fast burn's long window)", w)
+	}
+	if w := ForecastWindow(Policy{Rules: []Rule{{Name: "exhausted", BudgetRemainingAtOrBelow: new(0.0)}}}); w != DefaultForecastWindow {
+		t.Errorf("without burn rules: %s", w)
+	}
+	hour := func(ratio float64) Measurement { return Measurement{ErrorRatio: ratio, Events: 1e6, OK: true} }
+	m := Measurements{}
+	for _, w := range Windows(o, p) {
+		m[w] = hour(0)
+	}
+	for _, tc := range []struct {
+		name             string
+		window, fastHour float64 // error ratios over 30d and 1h
+		want             Forecast
+	}{
+		{"half left, 10x", 0.0005, 0.01, Forecast{Window: time.Hour, BurnRate: 10, Burning: true, In: 36 * time.Hour}},
+		{"not burning", 0.0005, 0, Forecast{Window: time.Hour}},
+		{"spent", 0.002, 0.01, Forecast{Window: time.Hour, BurnRate: 10, Exhausted: true}},
+	} {
+		m[o.Window], m[time.Hour] = hour(tc.window), hour(tc.fastHour)
+		ev := Evaluate(o, p, m, State{}, time.Now())
+		if ev.Forecast == nil {
+			t.Fatalf("%s: no forecast", tc.name)
+		}
+		got := *ev.Forecast
+		if got.Window != tc.want.Window || got.Burning != tc.want.Burning || got.Exhausted != tc.want.Exhausted ||
+			math.Abs(got.BurnRate-tc.want.BurnRate) > 1e-9 || (got.In-tc.want.In).Abs() > time.Second {
+			t.Errorf("%s: %+v, want %+v", tc.name, got, tc.want)
+		}
+	}
+	delete(m, time.Hour)
+	if ev := Evaluate(o, p, m, State{}, time.Now()); ev.Forecast != nil {
+		t.Errorf("without data over 1h: %+v, want no forecast", ev.Forecast)
+	}
+}

@@ -63,6 +63,8 @@ func Evaluate(o Objective, p Policy, m Measurements, prev State, now time.Time) 
 		b := ComputeBudget(slo.ErrorRatio, o.Target)
 		ev.Budget = &b
 		ev.SLI = 1 - slo.ErrorRatio
+		fw, _ := win(ForecastWindow(p))
+		ev.Forecast = NewForecast(o, b, fw)
 	}
 
 	mems := make(map[string]RuleMemory, len(p.Rules))

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
 )
 
 // The clock of every scenario; 12:00 UTC.
@@ -121,9 +122,23 @@ var fastStarted = Evaluation{
 	Reason:     "fast-burn: burn rate 15.10x over 1h and 16.00x over 5m ≥ 14.40x; budget 62.3% left",
 }
 
+// diffEvaluation compares evaluations but for their forecast, which
+// TestForecast covers (and which must follow from the budget and the
+// forecast window's burn: checked here).
 func diffEvaluation(t *testing.T, what string, want, got Evaluation) {
 	t.Helper()
-	if diff := cmp.Diff(want, got, approx); diff != "" {
+	if got.Budget != nil {
+		var fw WindowResult
+		for _, w := range got.Windows {
+			if w.Window == time.Hour {
+				fw = w
+			}
+		}
+		if fw.OK && got.Forecast == nil || !fw.OK && got.Forecast != nil {
+			t.Errorf("%s: forecast %+v with the 1h window %+v", what, got.Forecast, fw)
+		}
+	}
+	if diff := cmp.Diff(want, got, approx, cmpopts.IgnoreFields(Evaluation{}, "Forecast")); diff != "" {
 		t.Errorf("%s (-want +got):\n%s", what, diff)
 	}
 }

@@ -175,6 +175,9 @@ type Evaluation struct {
 	// SLI is the good-event ratio over the SLO window; valid when Budget is non-nil.
 	SLI    float64
 	Budget *Budget // nil without data over the SLO window
+	// Forecast is when the budget runs out at the current burn; nil without
+	// data over the SLO window or the forecast window.
+	Forecast *Forecast
 	// Windows holds one result per distinct window, shortest first.
 	Windows []WindowResult
 	// Rules holds one result per policy rule, in policy order.

@@ -109,8 +109,14 @@ var _ = Describe("ServiceLevelObjective controller", func() {
 
 			g.Expect(got.Status.Policy).To(Equal("built-in"))
 			g.Expect(got.Status.SLI).To(Equal(slov1alpha1.Decimal("0.9995")))
+			// Half the budget left at a burn of 0.5x over 1h (the fast
+			// burn's window) lasts 0.5 × 30d ÷ 0.5 = 30d.
+			g.Expect(got.Status.ErrorBudget).NotTo(BeNil())
+			g.Expect(got.Status.ErrorBudget.ExhaustsAt).NotTo(BeNil())
+			g.Expect(got.Status.ErrorBudget.ExhaustsAt.Time).To(BeTemporally("==", got.Status.LastEvaluationTime.Add(30*24*time.Hour)))
 			g.Expect(got.Status.ErrorBudget).To(Equal(&slov1alpha1.ErrorBudgetStatus{
-				Remaining: "0.5", Consumed: "0.5", RemainingPercent: "50.0%"}))
+				Remaining: "0.5", Consumed: "0.5", RemainingPercent: "50.0%",
+				ExhaustedIn: "30d", ForecastWindow: "1h", ExhaustsAt: got.Status.ErrorBudget.ExhaustsAt}))
 			g.Expect(got.Status.FastBurn).To(Equal("0.50x"))
 			g.Expect(got.Status.Freeze.Active).To(BeFalse())
 			g.Expect(got.Status.ConsecutiveQueryFailures).To(BeZero())

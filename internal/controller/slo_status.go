@@ -35,6 +35,19 @@ func writeStatus(slo *slov1alpha1.ServiceLevelObjective, in inputs, eval budget.
 			Consumed:         decimal(eval.Budget.Consumed, 4),
 			RemainingPercent: fmt.Sprintf("%.1f%%", eval.Budget.Remaining*100),
 		}
+		if f := eval.Forecast; f != nil {
+			eb := st.ErrorBudget
+			eb.ForecastWindow = string(durationOf(f.Window))
+			switch {
+			case f.Exhausted:
+				eb.ExhaustedIn, eb.ExhaustsAt = "exhausted", timePtr(now)
+			case f.Burning:
+				in := f.In.Round(time.Minute)
+				eb.ExhaustedIn, eb.ExhaustsAt = string(durationOf(in)), timePtr(now.Add(in))
+			default:
+				eb.ExhaustedIn = "never"
+			}
+		}
 	}
 
 	st.BurnRates = make([]slov1alpha1.WindowBurnRate, 0, len(eval.Windows))
