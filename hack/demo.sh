@@ -22,7 +22,9 @@
 # (Prometheus), 8099 (demo app), 9443 (webhook), 8080/8081 (operator metrics/
 # probes); busy ones are replaced by free ones, recorded in .cluster/ports.env.
 # Knobs: MANAGER=path runs a prebuilt operator instead of building ./cmd;
-# DEMO_ERROR_RATE (0.3), DEMO_FREEZE_TIMEOUT (240) and DEMO_LIFT_TIMEOUT (300).
+# DEMO_ERROR_RATE (0.3), DEMO_FREEZE_TIMEOUT (240) and DEMO_LIFT_TIMEOUT (300);
+# DEMO_SETUP_ONLY=1 stops after the setup, without telling the story
+# (hack/gitops-check.sh tells its own on the same setup).
 set -euo pipefail
 # shellcheck source=hack/lib.sh
 . "$(dirname "$0")/lib.sh"
@@ -45,6 +47,18 @@ app() { curl -fsS --max-time 5 "$@"; }
 set_error_rate() {
   printf '%s$ curl -X POST "http://127.0.0.1:%s/admin/error-rate?value=%s"%s\n' "$B" "$DEMO_APP_PORT" "$1" "$N"
   app -X POST "http://127.0.0.1:$DEMO_APP_PORT/admin/error-rate?value=$1" | sed 's/^/    error rate now /'
+}
+# load_rules SLO: loads the PrometheusRule the operator wrote for SLO into the
+# demo's Prometheus, as the Prometheus Operator would (its spec is a rule file:
+# JSON is YAML), and has Prometheus reload.
+load_rules() {
+  k -n shop get prometheusrule "budgetgate-$1" -o jsonpath='{.spec}' >"$STATE/rules/$1.json" &&
+    app -X POST "$PROM_URL/-/reload" >/dev/null
+}
+# alerts_firing: the SLO alerts Prometheus fires, one "name severity" per line.
+alerts_firing() {
+  app -G "$PROM_URL/api/v1/query" --data-urlencode 'query=ALERTS{alertstate="firing",sloth_slo="checkout-availability"}' |
+    grep -o '"alertname":"[^"]*"\|"severity":"[^"]*"' | cut -d'"' -f4 | paste -d' ' - - || true
 }
 
 
@@ -82,24 +96,26 @@ start_bg demo-app "$ROOT/bin/demo-app" --listen "127.0.0.1:$DEMO_APP_PORT" --err
 wait_for 30 "the demo app to answer" "See $S/demo-app.log" app "http://127.0.0.1:$DEMO_APP_PORT/healthz"
 
 log "starting Prometheus on $PROM_URL (scrapes the checkout service every 1s; log $S/prometheus.log)"
-rm -rf "$STATE/prometheus-data"
+rm -rf "$STATE/prometheus-data" "$STATE/rules"
+mkdir -p "$STATE/rules"
 sed -e "s/127.0.0.1:8099/127.0.0.1:$DEMO_APP_PORT/" -e "s/127.0.0.1:8080/127.0.0.1:$METRICS_PORT/" \
   "$ROOT/test/demo/prometheus.yml" >"$STATE/prometheus.yml"
 start_bg prometheus "$PROM_BIN/prometheus" --config.file="$STATE/prometheus.yml" \
   --storage.tsdb.path="$STATE/prometheus-data" --web.listen-address="127.0.0.1:$PROMETHEUS_PORT" \
-  --storage.tsdb.retention.time=1d
+  --storage.tsdb.retention.time=1d --web.enable-lifecycle
 wait_for 60 "Prometheus to be ready" "See $S/prometheus.log" app "$PROM_URL/-/ready"
 checkout_scraped() { app "$PROM_URL/api/v1/query?query=up%7Bjob%3D%22checkout%22%7D" | grep -q '"value":\[[^]]*,"1"\]'; }
 wait_for 60 "Prometheus to scrape the checkout service" "See $S/prometheus.log and $PROM_URL/api/v1/targets" checkout_scraped
 
-log "installing CRDs, the release-during-freeze ClusterRole and read access to SLOs for view/edit/admin"
+log "installing CRDs (budgetgate's, and the Prometheus Operator's PrometheusRule), the release-during-freeze ClusterRole and read access to SLOs for view/edit/admin"
 k apply --server-side --force-conflicts -f "$ROOT/config/crd/bases/slo.budgetgate.dev_servicelevelobjectives.yaml" \
   -f "$ROOT/config/crd/bases/slo.budgetgate.dev_errorbudgetpolicies.yaml" \
   -f "$ROOT/config/crd/bases/slo.budgetgate.dev_freezeexceptions.yaml" \
-  -f "$ROOT/config/crd/bases/slo.budgetgate.dev_errorbudgetpolicybindings.yaml" >/dev/null
+  -f "$ROOT/config/crd/bases/slo.budgetgate.dev_errorbudgetpolicybindings.yaml" \
+  -f "$ROOT/test/crds/prometheus-operator/monitoring.coreos.com_prometheusrules.yaml" >/dev/null
 k wait --for=condition=Established --timeout=60s crd/servicelevelobjectives.slo.budgetgate.dev \
   crd/errorbudgetpolicies.slo.budgetgate.dev crd/freezeexceptions.slo.budgetgate.dev \
-  crd/errorbudgetpolicybindings.slo.budgetgate.dev >/dev/null ||
+  crd/errorbudgetpolicybindings.slo.budgetgate.dev crd/prometheusrules.monitoring.coreos.com >/dev/null ||
   die "CRDs not established; see $S/kwok/clusters/$CLUSTER_NAME/logs/kube-apiserver.log"
 k apply -f "$ROOT/config/rbac/release_during_freeze_role.yaml" -f "$ROOT/config/rbac/aggregate_to_view_role.yaml" >/dev/null
 
@@ -175,6 +191,7 @@ k -n shop set image deployment/checkout checkout=$IMAGE:1.5.0 >/dev/null
 k -n shop rollout status deployment/checkout --timeout=90s >/dev/null ||
   die "Deployment checkout did not roll out 1.5.0; see $S/kwok/clusters/$CLUSTER_NAME/logs/"
 ok "setup done in $(($(now) - demo_start))s"
+if [ "${DEMO_SETUP_ONLY:-}" = 1 ]; then exit 0; fi
 
 tell_story
 

@@ -67,6 +67,8 @@ watch_slo() {
   done
 }
 frozen() { [ "$(slo_field .status.freeze.active)" = "true" ]; }
+rules_written() { [ "$(slo_field '.status.conditions[?(@.type=="RulesWritten")].status')" = "True" ]; }
+page_firing() { alerts_firing | grep -q '^SLOFastBurn page$'; }
 not_frozen() { [ "$(slo_field .status.freeze.active)" = "false" ]; }
 evaluated() { [ -n "$(slo_field .status.errorBudget.remainingPercent)" ] && [ -n "$(slo_field .status.fastBurn)" ]; }
 deployment_annotated() { [ "$(k get deploy -n shop checkout -o jsonpath='{.metadata.annotations.budgetgate\.dev/frozen}')" = "true" ]; }
@@ -83,6 +85,13 @@ tell_story() {
   k apply -f "$STORY_DIR/checkout-slo.yaml" >/dev/null
   printf '%s$ kubectl apply -f checkout-slo.yaml%s   (target 99, window 1h, policyRef demo, evaluationInterval 10s)\n' "$B" "$N"
   watch_slo 90 "the SLO's first evaluation" evaluated
+  if declare -F load_rules >/dev/null; then
+    say "The same SLO and policy give its pages: the operator wrote them as a PrometheusRule (status.prometheusRule), which the Prometheus Operator would load; here the demo loads it into Prometheus:"
+    wait_for 60 "the operator to write the SLO's PrometheusRule" "$LOGS_HINT" rules_written
+    kc -n shop get prometheusrule
+    printf '    %s\n' "$(slo_field '.status.conditions[?(@.type=="RulesWritten")].message')"
+    load_rules checkout-availability || die "loading the SLO's rules into Prometheus failed"
+  fi
   # Let a little healthy history build up before the incident.
   sleep 15
   slo_table
@@ -98,6 +107,11 @@ tell_story() {
   wait_for 30 "the operator to mark Deployment checkout frozen" "$LOGS_HINT" deployment_annotated
   ok "frozen $((t_freeze - t_inject))s after the errors started"
   slo_table
+  if declare -F alerts_firing >/dev/null; then
+    wait_for 60 "the page (alert SLOFastBurn) to fire" "See $PROM_URL/api/v1/rules" page_firing
+    say "The page fires with the freeze, from the same rule and the same numbers (Prometheus' ALERTS):"
+    alerts_firing | sed 's/^/      firing: /'
+  fi
   say "Reason: $(slo_field .status.freeze.reason)"
   printf '%s$ kubectl -n shop get deployment checkout -o yaml | grep budgetgate.dev/%s\n' "$B" "$N"
   # shellcheck disable=SC2016 # a Go template, not shell
