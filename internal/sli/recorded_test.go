@@ -76,3 +76,44 @@ func TestRetentionOfRealPrometheus(t *testing.T) {
 		t.Errorf("Retention() = %s, %v; want 168h", got, err)
 	}
 }
+
+// A range over a real Prometheus decodes, at every step, to what Measure
+// returns at that instant.
+func TestMeasureRangeEqualsMeasure(t *testing.T) {
+	bins := prometheustest.Require(t)
+	end := time.Now().Truncate(time.Minute).Add(-10 * time.Minute)
+	h := newHistory(end)
+	dataDir := t.TempDir()
+	bins.Backfill(t, dataDir, h.families()...)
+	srv := bins.Start(t, prometheustest.Options{DataDir: dataDir})
+	p, err := NewPrometheus(srv.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	windows := []time.Duration{5 * time.Minute, time.Hour, 30 * 24 * time.Hour}
+	start := end.Add(-2 * time.Hour)
+	got, err := p.MeasureRange(context.Background(), ratioIndicator, windows, start, end, 10*time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for at := start; !at.After(end); at = at.Add(30 * time.Minute) {
+		at := at
+		inst, err := NewPrometheus(srv.URL, WithClock(func() time.Time { return at }))
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, err := inst.Measure(context.Background(), ratioIndicator, windows)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, w := range windows {
+			g, ok := got[w][at]
+			if !ok || math.Abs(g.ErrorRatio-want[w].ErrorRatio) > 1e-12 || math.Abs(g.Events-want[w].Events) > 1e-6 {
+				t.Errorf("%s at %s: range %+v (%v), instant %+v", w, at.Format(time.Kitchen), g, ok, want[w])
+			}
+		}
+	}
+	if len(got[time.Hour]) != 13 {
+		t.Errorf("%d instants over 2h at 10m, want 13", len(got[time.Hour]))
+	}
+}
