@@ -157,4 +157,3 @@ func atof(t *testing.T, s string) float64 {
 	}
 	return f
 }
-
