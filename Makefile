@@ -61,6 +61,10 @@ manifests: controller-gen ## Generate WebhookConfiguration, ClusterRole and Cust
 generate: controller-gen ## Generate code containing DeepCopy, DeepCopyInto, and DeepCopyObject method implementations.
 	"$(CONTROLLER_GEN)" object:headerFile="hack/boilerplate.go.txt",year=$(YEAR) paths="./..."
 
+.PHONY: dashboards
+dashboards: ## Generate the Grafana dashboard and its sidecar ConfigMap (config/grafana/) from internal/dashboard.
+	go run ./hack/dashboard
+
 .PHONY: fmt
 fmt: ## Run go fmt against code.
 	go fmt ./...
@@ -73,7 +77,7 @@ vet: ## Run go vet against code.
 test: verify test-envtest test-chart test-e2e test-e2e-real ## Run every test: generated files up to date; unit, real Prometheus, envtest; the Helm chart against config/; e2e on kwok; e2e in-cluster on a real node (skipped with a notice where the machine cannot run one).
 
 .PHONY: verify
-verify: controller-gen kustomize ## Fail if generating (CRDs, RBAC, webhooks, deepcopy, dist/install.yaml) or go fmt would change a file.
+verify: controller-gen kustomize ## Fail if generating (CRDs, RBAC, webhooks, deepcopy, dist/install.yaml, the Grafana dashboard) or go fmt would change a file.
 	@CONTROLLER_GEN="$(CONTROLLER_GEN)" KUSTOMIZE="$(KUSTOMIZE)" IMG="$(IMG)" YEAR="$(YEAR)" hack/verify-generated.sh
 
 .PHONY: test-envtest

@@ -1,15 +1,17 @@
 #!/usr/bin/env bash
 # Fails when generating would change a committed file: the CRDs, the manager's
-# RBAC and webhook configurations (controller-gen), the deepcopy code, and
-# dist/install.yaml (kustomize), or when go fmt would reformat a Go file.
+# RBAC and webhook configurations (controller-gen), the deepcopy code,
+# dist/install.yaml (kustomize) and the Grafana dashboard in config/grafana
+# (hack/dashboard), or when go fmt would reformat a Go file.
 #
 #   hack/verify-generated.sh        (make verify; part of make test)
 #
 # How it works: it copies the sources git knows about (committed or not,
 # ignored files excluded) to a scratch directory, runs the same generators
-# `make manifests generate build-installer` run there, and diffs the result
-# against the working tree, so it never rewrites anything itself. Fix a
-# failure with `make manifests generate build-installer fmt` and commit.
+# `make manifests generate build-installer dashboards` run there, and diffs
+# the result against the working tree, so it never rewrites anything itself.
+# Fix a failure with `make manifests generate build-installer dashboards fmt`
+# and commit.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 : "${CONTROLLER_GEN:?set CONTROLLER_GEN}" "${KUSTOMIZE:?set KUSTOMIZE}" "${IMG:?set IMG}" "${YEAR:?set YEAR}"
@@ -25,11 +27,12 @@ cd "$tmp"
 (cd config/manager && "$KUSTOMIZE" edit set image controller="$IMG")
 mkdir -p dist
 "$KUSTOMIZE" build config/default >dist/install.yaml
+go run ./hack/dashboard >/dev/null
 
 status=0
 for path in config api dist/install.yaml; do
   if ! diff -ru "$root/$path" "$tmp/$path" >"$tmp/diff" 2>&1; then
-    echo "==> generated files in $path are out of date (make manifests generate build-installer, then commit):" >&2
+    echo "==> generated files in $path are out of date (make manifests generate build-installer dashboards, then commit):" >&2
     head -60 "$tmp/diff" >&2
     status=1
   fi
