@@ -131,6 +131,9 @@ type ExceptionInForce struct {
 	RequestedBy string    `json:"requestedBy,omitempty"`
 	ApprovedBy  string    `json:"approvedBy,omitempty"`
 	ExpiresAt   time.Time `json:"expiresAt"`
+	// InForce: budgetgate's exception controller found it valid (within
+	// its policy's bound, approved where approval is required).
+	InForce bool `json:"inForce"`
 }
 
 // Explain reads what why needs from the cluster, as the user of c.
@@ -205,11 +208,11 @@ func Explain(ctx context.Context, c client.Client, ns, ref string, now time.Time
 	}
 	for i := range fexes.Items {
 		f := &fexes.Items[i]
-		if !sloview.ExceptionValid(f) || !f.Spec.ExpiresAt.After(now) || !covers(f, kind.GVK.Kind, name, w.Labels) {
+		if f.DeletionTimestamp != nil || !f.Spec.ExpiresAt.After(now) || !covers(f, kind.GVK.Kind, name, w.Labels) {
 			continue
 		}
 		ex.Exceptions = append(ex.Exceptions, ExceptionInForce{Name: f.Name, Reason: f.Spec.Reason, RequestedBy: f.Spec.RequestedBy,
-			ApprovedBy: f.Spec.ApprovedBy, ExpiresAt: f.Spec.ExpiresAt.UTC()})
+			ApprovedBy: f.Spec.ApprovedBy, ExpiresAt: f.Spec.ExpiresAt.UTC(), InForce: sloview.ExceptionValid(f) && f.Status.Active})
 	}
 	ex.Commands["claim"] = fmt.Sprintf("kubectl budgetgate release %s -n %s --class hotfix --reason INCIDENT --image CONTAINER=IMAGE", ref, ns)
 	ex.Commands["canI"] = fmt.Sprintf("kubectl auth can-i %s servicelevelobjectives.slo.budgetgate.dev -n %s", slov1alpha1.VerbReleaseDuringFreeze, ns)
@@ -425,7 +428,11 @@ func (ex *Explanation) Render(w io.Writer) error {
 			strings.Join(ex.Classes, " or "), ex.Commands["canI"])
 	}
 	for _, f := range ex.Exceptions {
-		fmt.Fprintf(&b, "  exception %s in force until %s: %q, requested by %s", f.Name, f.ExpiresAt.Format(time.RFC3339), f.Reason, orDash(f.RequestedBy))
+		state := "in force"
+		if !f.InForce {
+			state = "not in force yet (being validated, or awaiting approval: kubectl describe fex " + f.Name + ")"
+		}
+		fmt.Fprintf(&b, "  exception %s, %s, until %s: %q, requested by %s", f.Name, state, f.ExpiresAt.Format(time.RFC3339), f.Reason, orDash(f.RequestedBy))
 		if f.ApprovedBy != "" {
 			fmt.Fprintf(&b, ", approved by %s", f.ApprovedBy)
 		}

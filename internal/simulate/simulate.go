@@ -101,10 +101,16 @@ func Replay(in Input) (Result, error) {
 		res   Result
 		state budget.State
 	)
+	// Instants are compared as instants: time.Time keys of another location
+	// (UTC against local) would not match.
+	byInstant := make(map[int64]budget.Measurements, len(in.History))
+	for at, m := range in.History {
+		byInstant[at.UnixNano()] = m
+	}
 	open := map[string]*Period{} // firing rule spans, by "page/"+rule or "ticket/"+rule
 	var freeze *Period
 	for at := in.Start; !at.After(in.End); at = at.Add(in.Step) {
-		ev := budget.Evaluate(in.Objective, in.Policy, in.History[at], state, at)
+		ev := budget.Evaluate(in.Objective, in.Policy, byInstant[at.UnixNano()], state, at)
 		state = ev.State
 		p := Point{At: at, BurnRates: map[time.Duration]float64{}, Frozen: ev.State.Frozen}
 		if ev.Budget != nil {

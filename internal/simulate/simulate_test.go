@@ -99,3 +99,29 @@ func TestReplayRejects(t *testing.T) {
 		}
 	}
 }
+
+// History read from Prometheus comes in another time.Location than the
+// replay's instants: they are matched as instants.
+func TestReplayMatchesInstantsAcrossLocations(t *testing.T) {
+	start := time.Date(2026, 11, 20, 10, 0, 0, 0, time.UTC)
+	o := budget.Objective{Target: 0.99, Window: 7 * 24 * time.Hour}
+	p := budget.DefaultPolicy()
+	h := History{}
+	zone := time.FixedZone("UTC+3", 3*3600)
+	for i := 0; i <= 3; i++ {
+		m := budget.Measurements{}
+		for _, w := range budget.Windows(o, p) {
+			m[w] = budget.Measurement{ErrorRatio: 0.5, Events: 1e6, OK: true}
+		}
+		h[start.Add(time.Duration(i)*time.Minute).In(zone)] = m
+	}
+	res, err := Replay(Input{Objective: o, Policy: p, Start: start, End: start.Add(3 * time.Minute), Step: time.Minute, History: h})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, pt := range res.Points {
+		if !pt.HasBudget {
+			t.Errorf("%s: no data, though the history has it (in another location)", pt.At)
+		}
+	}
+}
