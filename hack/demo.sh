@@ -55,6 +55,19 @@ load_rules() {
   k -n shop get prometheusrule "budgetgate-$1" -o jsonpath='{.spec}' >"$STATE/rules/$1.json" &&
     app -X POST "$PROM_URL/-/reload" >/dev/null
 }
+# kb ARGS: shows and runs the kubectl plugin, `kubectl budgetgate ARGS`.
+kb() {
+  printf '%s$ kubectl budgetgate %s%s\n' "$B" "$(shown "$@")" "$N"
+  "$ROOT/bin/kubectl-budgetgate" --kubeconfig "$KUBECONFIG_FILE" "$@" 2>&1 | sed 's/^/    /'
+  return "${PIPESTATUS[0]}"
+}
+# simulate_story: replays the demo policy over the story's own history.
+simulate_story() {
+  kb simulate checkout-availability -n shop --prometheus "$PROM_URL" --since "$1" --step 10s --width 90 ||
+    die "kubectl budgetgate simulate failed"
+  "$ROOT/bin/kubectl-budgetgate" --kubeconfig "$KUBECONFIG_FILE" simulate checkout-availability -n shop \
+    --prometheus "$PROM_URL" --since "$1" --step 10s -o svg --file "$STATE/simulate.svg" | sed 's/^/    /'
+}
 # alerts_firing: the SLO alerts Prometheus fires, one "name severity" per line.
 alerts_firing() {
   app -G "$PROM_URL/api/v1/query" --data-urlencode 'query=ALERTS{alertstate="firing",sloth_slo="checkout-availability"}' |
@@ -74,6 +87,7 @@ if [ -z "$MANAGER" ]; then
 fi
 log "building bin/demo-app"
 (cd "$ROOT" && go build -o bin/demo-app ./cmd/demo-app) || die "go build ./cmd/demo-app failed (see above)"
+(cd "$ROOT" && go build -o bin/kubectl-budgetgate ./cmd/kubectl-budgetgate) || die "go build ./cmd/kubectl-budgetgate failed (see above)"
 "$ROOT/hack/prometheus.sh" "$PROM_BIN"
 
 # A rerun starts the story afresh: stop what an earlier run started.

@@ -68,9 +68,12 @@ port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 # else DEFAULT if free, else the next free port above it.
 pick_port() {
   local var=$1 p=${!1:-}
-  if [ -n "$p" ]; then return; fi
+  if [ -n "$p" ]; then PICKED_PORTS+=" $p "; return; fi
   p=$2
-  while ! port_free "$p"; do p=$((p + 1)); done
+  # Free, and not already picked for another component of this run: two
+  # busy defaults in a row would otherwise give both the same next port.
+  while ! port_free "$p" || [[ ${PICKED_PORTS:-} == *" $p "* ]]; do p=$((p + 1)); done
+  PICKED_PORTS+=" $p "
   printf -v "$var" '%s' "$p"
 }
 

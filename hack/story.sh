@@ -112,6 +112,10 @@ tell_story() {
     say "The page fires with the freeze, from the same rule and the same numbers (Prometheus' ALERTS):"
     alerts_firing | sed 's/^/      firing: /'
   fi
+  if declare -F kb >/dev/null; then
+    say "The kubectl plugin shows every SLO of the namespace, its budget, how soon it runs out, and its rules against their thresholds:"
+    kb status -n shop --color=never
+  fi
   say "Reason: $(slo_field .status.freeze.reason)"
   printf '%s$ kubectl -n shop get deployment checkout -o yaml | grep budgetgate.dev/%s\n' "$B" "$N"
   # shellcheck disable=SC2016 # a Go template, not shell
@@ -120,6 +124,10 @@ tell_story() {
   heading "A routine release is denied"
   say "dev ships the next feature release, as on any other day:"
   kc_denied --as=dev -n shop set image deployment/checkout checkout="$IMAGE:1.6.0"
+  if declare -F kb >/dev/null; then
+    say "dev asks why, and what may still pass for dev (the plugin asks the API server what dev may do):"
+    kb --as=dev why deployment/checkout -n shop
+  fi
   say "dev can read the freeze the message names (budgetgate's read access is aggregated into the built-in edit role), but not change it:"
   kc --as=dev -n shop get slo checkout-availability
   kc --as=dev -n shop auth can-i update servicelevelobjectives.slo.budgetgate.dev || true
@@ -166,6 +174,13 @@ tell_story() {
     --sort-by=.metadata.creationTimestamp -o custom-columns=OBJECT:.involvedObject.name,REASON:.reason,MESSAGE:.message |
     cut -c1-150 | sed 's/^/    /'
   slo_table
+
+  if declare -F simulate_story >/dev/null; then
+    heading "When would this policy have frozen us? Replaying it over the story's history"
+    say "simulate replays the policy over Prometheus' history through the controller's own evaluation code: the freeze it finds is the one the story just lived through."
+    sleep 20 # a little history after the lift
+    simulate_story "$(($(now) - demo_start + 30))s"
+  fi
 
   total=$(($(now) - demo_start))
   printf '\n%s━━━ Done in %dm%02ds ━━━%s  freeze started %ss after the errors did; lifted %ss after they stopped.\n' \

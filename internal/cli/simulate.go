@@ -154,7 +154,8 @@ func (r *root) runSimulate(cmd *cobra.Command, o *simulateOptions, name string) 
 		if err := errors.Join(simulate.Chart(f, title, sim.result, sim.Thresholds, simulate.ChartFormat(o.output)), f.Close()); err != nil {
 			return err
 		}
-		fmt.Fprintf(r.streams.Out, "wrote %s: %d freezes, %.1f hours frozen, %d of %d releases denied\n", path, len(sim.Freezes), sim.FrozenHours, len(sim.Denied), sim.Releases)
+		fmt.Fprintf(r.streams.Out, "wrote %s: %d freezes, %s frozen, %d of %d releases denied\n", path, len(sim.Freezes),
+			shortDuration(time.Duration(sim.FrozenHours*float64(time.Hour))), len(sim.Denied), sim.Releases)
 		return nil
 	}
 	return sim.Render(r.streams.Out, o.width)
@@ -343,7 +344,7 @@ func (s *Simulation) Render(w io.Writer, width int) error {
 	fmt.Fprintf(&b, "Policy %q over %s/%s (target %s%% over %s), %s → %s, every %s (%d evaluations, %s):\n",
 		s.Policy, s.Namespace, s.SLO, s.Target, s.Window, s.From.Format("2006-01-02 15:04Z"), s.To.Format("2006-01-02 15:04Z"), s.Step, s.Evaluations, s.Took)
 	span := s.To.Sub(s.From).Hours()
-	fmt.Fprintf(&b, "  frozen %d times, %.1f hours in all (%.1f%% of the time)\n", len(s.Freezes), s.FrozenHours, 100*s.FrozenHours/span)
+	fmt.Fprintf(&b, "  frozen %d times, %s in all (%.1f%% of the time)\n", len(s.Freezes), shortDuration(time.Duration(s.FrozenHours*float64(time.Hour))), 100*s.FrozenHours/span)
 	for _, f := range s.Freezes {
 		open := ""
 		if f.Open {

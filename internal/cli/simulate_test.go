@@ -52,9 +52,16 @@ func TestSimulateAgainstPrometheus(t *testing.T) {
 
 	const ns = "sim"
 	ensureNamespace(t, ns)
+	pol := &slov1alpha1.ErrorBudgetPolicy{ObjectMeta: metav1.ObjectMeta{Name: "sim-fast"}, Spec: slov1alpha1.ErrorBudgetPolicySpec{
+		Rules: []slov1alpha1.PolicyRule{{Name: "fast-burn", Action: slov1alpha1.ActionFreeze,
+			BurnRate: &slov1alpha1.BurnRateCondition{LongWindow: "1h", ShortWindow: "5m", Factor: new(slov1alpha1.Decimal("14.4"))}}},
+	}}
+	if err := env.client.Create(ctx, pol); err != nil && !strings.Contains(err.Error(), "already exists") {
+		t.Fatal(err)
+	}
 	slo := &slov1alpha1.ServiceLevelObjective{
 		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "sim-availability"},
-		Spec: slov1alpha1.ServiceLevelObjectiveSpec{Target: "99.9", Window: "1d",
+		Spec: slov1alpha1.ServiceLevelObjectiveSpec{Target: "99.9", Window: "1d", PolicyRef: &slov1alpha1.PolicyReference{Name: "sim-fast"},
 			Indicator: slov1alpha1.Indicator{Ratio: &slov1alpha1.RatioIndicator{Errors: `http_requests_total{job="sim",code=~"5.."}`, Total: `http_requests_total{job="sim"}`}}},
 	}
 	if err := env.client.Create(ctx, slo); err != nil && !strings.Contains(err.Error(), "already exists") {
@@ -101,7 +108,7 @@ spec:
 
 	// The text, the terminal chart and the SVG.
 	text, _, err := run(t, "", args...)
-	if err != nil || !strings.Contains(text, "frozen 1 times") || !strings.Contains(text, "frozen │") {
+	if err != nil || !strings.Contains(text, "frozen 1 times, ") || !strings.Contains(text, "frozen │") {
 		t.Errorf("text output: %v\n%s", err, text)
 	}
 	svg := filepath.Join(t.TempDir(), "sim.svg")

@@ -380,7 +380,7 @@ func (ex *Explanation) Render(w io.Writer) error {
 				ex.Closest.SLO, ex.Closest.Rule, ex.Closest.Value, ex.Closest.Threshold, 100*ex.Closest.Share)
 		}
 		for _, s := range ex.Selecting {
-			fmt.Fprintf(&b, "  SLO %s: budget %s left, exhausted in %s\n", s.Name, budgetText(s), orDash(s.ExhaustedIn))
+			fmt.Fprintf(&b, "  SLO %s: budget %s left, %s\n", s.Name, budgetText(s), exhaustionText(s.ExhaustedIn))
 		}
 		_, err := io.WriteString(w, b.String())
 		return err
@@ -401,8 +401,8 @@ func (ex *Explanation) Render(w io.Writer) error {
 				fmt.Fprintf(&b, "  firing: %s (%s) %s, threshold %s\n", ru.Name, ru.Action, ru.Value, ru.Threshold)
 			}
 		}
-		fmt.Fprintf(&b, "  budget: %s left, exhausted in %s\n", budgetText(s), orDash(s.ExhaustedIn))
-		lift := "lifts at the first evaluation after"
+		fmt.Fprintf(&b, "  budget: %s left, %s\n", budgetText(s), exhaustionText(s.ExhaustedIn))
+		lift := "at the first evaluation after"
 		if s.Freeze.HoldUntil != nil {
 			lift += " " + s.Freeze.HoldUntil.Format(time.RFC3339) + " (minDuration) at which"
 		}
@@ -448,6 +448,19 @@ func (ex *Explanation) Render(w io.Writer) error {
 	fmt.Fprintf(&b, "\nSee the freeze: %s\n", ex.Commands["see"])
 	_, err := io.WriteString(w, b.String())
 	return err
+}
+
+// exhaustionText is status.errorBudget.exhaustedIn for a sentence.
+func exhaustionText(in string) string {
+	switch in {
+	case "":
+		return "no forecast yet"
+	case "exhausted":
+		return "exhausted"
+	case "never":
+		return "not burning"
+	}
+	return "exhausted in " + in + " at the current burn"
 }
 
 func budgetText(s SLOSummary) string {

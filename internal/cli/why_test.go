@@ -138,7 +138,7 @@ func TestWhyAndExcept(t *testing.T) {
 		"SLO web-availability (policy built-in): frozen 0m (fast-burn), until ≥ ",
 		"why:    fast-burn: burn rate 15.10x over 1h and 16.00x over 5m ≥ 14.40x; budget 62.3% left",
 		"firing: fast-burn (Freeze) 15.1x, threshold 14.4x",
-		"budget: 62.3% left, exhausted in 1d5h42m",
+		"budget: 62.3% left, exhausted in 1d5h42m at the current burn",
 		"rollback to revision 2 (web=web:v2): kubectl rollout undo deployment/web -n why --to-revision=2",
 		"rollback to revision 1 (web=web:v1): kubectl rollout undo deployment/web -n why --to-revision=1",
 		"a release claiming class hotfix or security: you may not (kubectl auth can-i release-during-freeze servicelevelobjectives.slo.budgetgate.dev -n why says no)",
