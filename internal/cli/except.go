@@ -55,10 +55,7 @@ expires.`,
 			if o.output != "" {
 				return WriteStructured(r.streams.Out, o.output, fex)
 			}
-			approval := ""
-			if fex.Spec.ApprovedBy == "" && !fex.Status.Active {
-				approval = " It is not in force yet: its policy may require another person's approval (kubectl describe fex " + fex.Name + " -n " + ns + ")."
-			}
+			approval := " kubectl describe fex " + fex.Name + " -n " + ns + " shows when it is in force (where its policy requires approval, once someone else approves it)."
 			fmt.Fprintf(r.streams.Out, "freezeexception.slo.budgetgate.dev/%s created: %s %s may release until %s (in %s), requested by %s.%s\n",
 				fex.Name, strings.Split(args[0], "/")[0], fex.Spec.Workloads[0].Name, fex.Spec.ExpiresAt.UTC().Format(time.RFC3339),
 				shortDuration(time.Until(fex.Spec.ExpiresAt.Time)), orDash(fex.Spec.RequestedBy), approval)

@@ -172,6 +172,7 @@ func TestWhyAndExcept(t *testing.T) {
 	if err != nil {
 		t.Fatalf("except as alice: %v", err)
 	}
+	t.Logf("except as alice: %s", out)
 	if !strings.Contains(out, "Deployment web may release until") && !strings.Contains(out, "deployment web may release until") || !strings.Contains(out, "requested by alice") {
 		t.Errorf("except as alice: %s", out)
 	}
