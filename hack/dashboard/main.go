@@ -15,7 +15,8 @@ limitations under the License.
 */
 // Command dashboard writes budgetgate's Grafana dashboard, built by
 // internal/dashboard, into config/grafana: the JSON to import into Grafana
-// and a ConfigMap for Grafana's dashboard sidecar.
+// and a ConfigMap for Grafana's dashboard sidecar; and the JSON again into
+// the Helm chart (charts/budgetgate/files).
 //
 //	go run ./hack/dashboard            (make dashboards)
 //
@@ -57,6 +58,15 @@ func run(root string) error {
 			return err
 		}
 		fmt.Println("wrote", out)
+		// The Helm chart ships a byte copy of the JSON (it cannot read files
+		// outside the chart); test/chart checks that they match.
+		if filepath.Base(path) == "budgetgate-dashboard.json" {
+			chart := filepath.Join(root, "charts", "budgetgate", "files", "budgetgate-dashboard.json")
+			if err := os.WriteFile(chart, files[path], 0o644); err != nil {
+				return err
+			}
+			fmt.Println("wrote", chart)
+		}
 	}
 	return nil
 }

@@ -516,6 +516,38 @@ func TestChartMatchesKustomize(t *testing.T) {
 	}
 }
 
+// TestDashboardMatchesConfig checks that the chart ships the dashboard of
+// config/grafana byte for byte, and renders it for the sidecar.
+func TestDashboardMatchesConfig(t *testing.T) {
+	want, err := os.ReadFile(filepath.Join(root, "config", "grafana", "budgetgate-dashboard.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := os.ReadFile(filepath.Join(root, chartDir, "files", "budgetgate-dashboard.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(want, got) {
+		t.Fatalf("%s/files/budgetgate-dashboard.json differs from config/grafana/budgetgate-dashboard.json: cp config/grafana/budgetgate-dashboard.json %s/files/", chartDir, chartDir)
+	}
+	tool(t, "helm")
+	var cm object
+	for _, obj := range mustHelmTemplate(t, release, namespace, "--set", "grafanaDashboard.enabled=true", "--set", "grafanaDashboard.namespace=monitoring") {
+		if key(obj) == "ConfigMap monitoring/budgetgate-dashboard" {
+			cm = obj
+		}
+	}
+	if cm == nil {
+		t.Fatal("no ConfigMap monitoring/budgetgate-dashboard rendered")
+	}
+	if str(cm, "metadata", "labels", "grafana_dashboard") != "1" {
+		t.Errorf("the ConfigMap lacks the sidecar's label: %v", cm["metadata"])
+	}
+	if data := cm["data"].(map[string]any)["budgetgate-dashboard.json"]; strings.TrimSpace(data.(string)) != strings.TrimSpace(string(want)) {
+		t.Error("the rendered dashboard differs from config/grafana's")
+	}
+}
+
 // TestCRDsMatchConfig checks that charts/budgetgate/crds holds exactly the
 // files of config/crd/bases, byte for byte, and that dist/install.yaml
 // installs the same CRDs.
@@ -681,7 +713,8 @@ func checkScope(t *testing.T, obj object, ns string) {
 			t.Errorf("%s: a cluster-scoped object with a namespace", key(obj))
 		}
 	default:
-		if objNS != ns {
+		// The dashboard goes where Grafana's sidecar watches (grafanaDashboard.namespace).
+		if objNS != ns && !strings.HasSuffix(str(obj, "metadata", "name"), "-dashboard") {
 			t.Errorf("%s: namespace %q, want the release namespace %q", key(obj), objNS, ns)
 		}
 	}
@@ -1117,7 +1150,7 @@ func TestReadmeDocumentsEveryValue(t *testing.T) {
 // whole (documented as one row), not a map of chart settings.
 func isFreeForm(path string) bool {
 	switch path {
-	case "strategy", "podSecurityContext", "securityContext", "resources", "livenessProbe", "readinessProbe":
+	case "strategy", "podSecurityContext", "securityContext", "resources", "livenessProbe", "readinessProbe", "grafanaDashboard.labels":
 		return true
 	}
 	return false
