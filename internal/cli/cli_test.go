@@ -72,7 +72,7 @@ func TestVersion(t *testing.T) {
 
 func TestNoCommand(t *testing.T) {
 	out, _, err := run(t, "")
-	if err == nil || err.Error() != "a command is required: status, why, simulate, except, import or rules" {
+	if err == nil || err.Error() != "a command is required: status, why, simulate, except, release, import or rules" {
 		t.Errorf("error %v", err)
 	}
 	if !strings.Contains(out, "kubectl budgetgate [flags]") || !strings.Contains(out, "import") {

@@ -57,6 +57,7 @@ func NewCommand(streams genericiooptions.IOStreams) *cobra.Command {
   why      why a workload is frozen, until when, and what still passes for you
   simulate when a policy would have frozen, paged and lifted over Prometheus history, with charts
   except   request a FreezeException for one workload
+  release  release during a freeze by claiming a release class, for one release
   import   convert Sloth, Pyrra and OpenSLO SLOs into budgetgate ServiceLevelObjectives
   rules    print the Prometheus recording and alert rules of ServiceLevelObjectives
 
@@ -68,7 +69,7 @@ Cluster flags (--kubeconfig, --context, -n, ...) are kubectl's. See docs/kubectl
 		// Without a command: the help, and an error exit.
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			_ = cmd.Help()
-			return errors.New("a command is required: status, why, simulate, except, import or rules")
+			return errors.New("a command is required: status, why, simulate, except, release, import or rules")
 		},
 	}
 	cmd.SetVersionTemplate("{{.Version}}\n")
@@ -76,7 +77,7 @@ Cluster flags (--kubeconfig, --context, -n, ...) are kubectl's. See docs/kubectl
 	cmd.SetOut(streams.Out)
 	cmd.SetErr(streams.ErrOut)
 	r.config.AddFlags(cmd.PersistentFlags())
-	cmd.AddCommand(r.statusCommand(), r.whyCommand(), r.simulateCommand(), r.exceptCommand(), r.importCommand(), r.rulesCommand())
+	cmd.AddCommand(r.statusCommand(), r.whyCommand(), r.simulateCommand(), r.exceptCommand(), r.releaseCommand(), r.importCommand(), r.rulesCommand())
 	return cmd
 }
 

@@ -198,3 +198,55 @@ func TestWhyAndExcept(t *testing.T) {
 		t.Errorf("why of a kind budgetgate does not gate: %v", err)
 	}
 }
+
+// release as a user who may claim a class and as one who may not, on a
+// real API server with budgetgate's admission: the claim and a new reason go
+// with the change in one update; the same reason twice is made new.
+func TestRelease(t *testing.T) {
+	const ns = "release"
+	whyCluster(t, ns)
+	base := []string{"--kubeconfig", env.kubeconfig, "-n", ns}
+	if _, _, err := run(t, "", append(base, "--as", "dev", "release", "deployment/web", "--reason", "INC-2", "--image", "web=web:v4")...); err == nil ||
+		!strings.Contains(err.Error(), "you may not claim a release class in release") {
+		t.Errorf("release as dev: %v, want a refusal saying what to do", err)
+	}
+	// alice needs to write the Deployment too (in a team, she has edit).
+	ctx := context.Background()
+	if err := env.client.Create(ctx, &rbacv1.Role{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "deployer"},
+		Rules: []rbacv1.PolicyRule{{APIGroups: []string{"apps"}, Resources: []string{"deployments"}, Verbs: []string{"get", "patch"}}}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := env.client.Create(ctx, &rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "alice-deployer"},
+		RoleRef:  rbacv1.RoleRef{APIGroup: "rbac.authorization.k8s.io", Kind: "Role", Name: "deployer"},
+		Subjects: []rbacv1.Subject{{Kind: "User", Name: "alice", APIGroup: "rbac.authorization.k8s.io"}}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := run(t, "", append(base, "--as", "alice", "release", "deployment/web", "--reason", "INC-2", "--image", "nginx=web:v4")...); err == nil ||
+		!strings.Contains(err.Error(), `has no container "nginx"`) {
+		t.Errorf("a container the Deployment does not have: %v", err)
+	}
+	var out string
+	var err error
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(200 * time.Millisecond) { // RBAC takes a moment
+		out, _, err = run(t, "", append(base, "--as", "alice", "release", "deployment/web", "--reason", "INC-2 retry fix", "--image", "web=web:v4")...)
+		if err == nil || time.Now().After(deadline) {
+			break
+		}
+	}
+	if err != nil || !strings.Contains(out, `Deployment release/web released as class hotfix, reason "INC-2 retry fix": web=web:v4`) {
+		t.Fatalf("release as alice: %v\n%s", err, out)
+	}
+	d := &appsv1.Deployment{}
+	if err := env.client.Get(ctx, client.ObjectKey{Namespace: ns, Name: "web"}, d); err != nil {
+		t.Fatal(err)
+	}
+	a := d.Spec.Template.Annotations
+	if a[slov1alpha1.ReleaseClassAnnotation] != "hotfix" || a[slov1alpha1.ReleaseReasonAnnotation] != "INC-2 retry fix" || d.Spec.Template.Spec.Containers[0].Image != "web:v4" {
+		t.Errorf("the template after release: %v, %s", a, d.Spec.Template.Spec.Containers[0].Image)
+	}
+	// The same reason again: made new, so that the claim counts for this release.
+	out, _, err = run(t, "", append(base, "--as", "alice", "release", "deployment/web", "--reason", "INC-2 retry fix", "--image", "web=web:v5", "--dry-run")...)
+	if err != nil || !strings.Contains(out, "would be released (dry run") || !strings.Contains(out, `reason "INC-2 retry fix (20`) {
+		t.Errorf("a second release with the same reason: %v\n%s", err, out)
+	}
+}
