@@ -340,6 +340,14 @@ func releasesOf(ctx context.Context, c client.Reader, slo *slov1alpha1.ServiceLe
 
 // Render writes the simulation for a person: the periods and a terminal chart.
 func (s *Simulation) Render(w io.Writer, width int) error {
+	if err := s.RenderText(w); err != nil {
+		return err
+	}
+	return simulate.Terminal(w, s.result, width, 10)
+}
+
+// RenderText writes the periods of the simulation, without the chart.
+func (s *Simulation) RenderText(w io.Writer) error {
 	var b strings.Builder
 	fmt.Fprintf(&b, "Policy %q over %s/%s (target %s%% over %s), %s → %s, every %s (%d evaluations, %s):\n",
 		s.Policy, s.Namespace, s.SLO, s.Target, s.Window, s.From.Format("2006-01-02 15:04Z"), s.To.Format("2006-01-02 15:04Z"), s.Step, s.Evaluations, s.Took)
@@ -367,8 +375,6 @@ func (s *Simulation) Render(w io.Writer, width int) error {
 		fmt.Fprintf(&b, "  budget left at the end: %s\n", percent(*s.BudgetLeft))
 	}
 	b.WriteString("\n")
-	if _, err := io.WriteString(w, b.String()); err != nil {
-		return err
-	}
-	return simulate.Terminal(w, s.result, width, 10)
+	_, err := io.WriteString(w, b.String())
+	return err
 }

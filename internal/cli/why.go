@@ -63,7 +63,7 @@ not frozen, it says so and how close its SLOs are to freezing it.`,
 			if o.output != "" {
 				return WriteStructured(r.streams.Out, o.output, ex)
 			}
-			return ex.Render(r.streams.Out)
+			return ex.Render(r.streams.Out, time.Now())
 		},
 	}
 	addOutputFlag(cmd, &o.output, "", "output format: empty for text, yaml or json for scripts")
@@ -366,8 +366,8 @@ func covers(f *slov1alpha1.FreezeException, kind, name string, lbls map[string]s
 	return false
 }
 
-// Render writes the explanation for a person.
-func (ex *Explanation) Render(w io.Writer) error {
+// Render writes the explanation for a person, as of now.
+func (ex *Explanation) Render(w io.Writer, now time.Time) error {
 	var b strings.Builder
 	ref := fmt.Sprintf("%s %s/%s", ex.Kind, ex.Namespace, ex.Name)
 	if len(ex.FrozenBy) == 0 {
@@ -390,7 +390,6 @@ func (ex *Explanation) Render(w io.Writer) error {
 		word = "frozen in DryRun only (releases pass with a warning)"
 	}
 	fmt.Fprintf(&b, "%s is %s.\n\n", ref, word)
-	now := time.Now()
 	for _, s := range ex.FrozenBy {
 		fmt.Fprintf(&b, "SLO %s (policy %s): %s\n", s.Name, s.Policy, s.Freeze.Describe(now))
 		if s.Freeze.Reason != "" {
