@@ -54,7 +54,7 @@ func TestSimulateTextGolden(t *testing.T) {
 		From: at(9, 0), To: at(12, 0), Step: "5m", Evaluations: 37, Took: "12ms",
 		Freezes:     []simulate.Period{{From: at(10, 0), To: at(10, 55), Rule: "fast-burn"}},
 		FrozenHours: 55.0 / 60, Pages: []simulate.Period{{From: at(10, 0), To: at(10, 30), Rule: "fast-burn"}},
-		Releases:    3, Denied: []simulate.Release{{At: at(10, 20), Workload: "Deployment/checkout", Revision: "checkout-7d9f"}}}
+		Releases: 3, Denied: []simulate.Release{{At: at(10, 20), Workload: "Deployment/checkout", Revision: "checkout-7d9f"}}}
 	var buf bytes.Buffer
 	if err := sim.RenderText(&buf); err != nil {
 		t.Fatal(err)
