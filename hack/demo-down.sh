@@ -1,5 +1,8 @@
 #!/usr/bin/env bash
 # `make demo-down`: removes everything `make demo` (and `make cluster-up`) started.
+# With CLUSTER_NAME=budgetgate-gitops BUDGETGATE_STATE=$PWD/.cluster/gitops it
+# removes what `make test-gitops` (hack/gitops-check.sh) left running with
+# GITOPS_KEEP=1, its Flux and Argo CD processes and git server included.
 #
 # How it works: it stops the operator, the demo app and Prometheus by the pids
 # recorded in .cluster/*.pid (checking each pid still runs that program, so a
@@ -11,7 +14,8 @@ set -euo pipefail
 # shellcheck source=hack/lib.sh
 . "$(dirname "$0")/lib.sh"
 
-for p in manager demo-app prometheus; do
+for p in argocd-application-controller argocd-repo-server argocd-redis kustomize-controller source-controller \
+  gitserver manager demo-app prometheus; do
   if running "$p"; then
     log "stopping $p (pid $(cat "$STATE/$p.pid"))"
   fi
