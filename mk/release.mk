@@ -10,6 +10,9 @@
 #   budgetgate-X.Y.Z.tgz                  the chart, version/appVersion set, image.digest in its values
 #                                         (only when charts/budgetgate and bin/helm exist)
 #   NAME.OS-ARCH.cdx.json                 CycloneDX SBOM per image and platform (cyclonedx-gomod app)
+#   kubectl-budgetgate_VERSION_OS_ARCH.tar.gz (.zip on Windows)
+#                                         the kubectl plugin per RELEASE_PLUGIN_PLATFORMS, with LICENSE
+#   budgetgate.krew.yaml                  plugins/krew/budgetgate.yaml rendered with those archives' sha256
 #   release-notes.md                      the CHANGELOG.md section "## [X.Y.Z]", then the artifacts
 #   SHA256SUMS                            over every other file (sha256sum -c SHA256SUMS)
 #
@@ -24,6 +27,8 @@ RELEASE_CHANGELOG ?= CHANGELOG.md
 # NAME=MAIN_PACKAGE of each image; NAME must have an image-NAME target (mk/image.mk).
 RELEASE_IMAGES ?= manager=cmd,demo-app=cmd/demo-app
 RELEASE_PLATFORMS ?= $(IMAGE_PLATFORMS)
+# OS/ARCH of the kubectl plugin's archives: the platforms of its krew manifest.
+RELEASE_PLUGIN_PLATFORMS ?= linux/amd64,linux/arm64,darwin/amd64,darwin/arm64,windows/amd64
 # Scratch space of make image for the release (bin/images stays untouched).
 RELEASE_BUILD_DIR ?= $(LOCALBIN)/release/$(VERSION)
 RELEASE_COMMIT ?= $(shell git rev-parse HEAD 2>/dev/null)
@@ -80,7 +85,8 @@ release: release-preflight kustomize cyclonedx-gomod ## Build release VERSION=vX
 		--helm "$(RELEASE_HELM)" --chart "$(RELEASE_CHART_DIR)" $(if $(RELEASE_REQUIRE_CHART),--require-chart) \
 		--chart-repo "$(RELEASE_CHART_REPO)" --cyclonedx-gomod "$(CYCLONEDX_GOMOD)" \
 		--changelog "$(RELEASE_CHANGELOG)" --commit "$(RELEASE_COMMIT)" \
-		--source-date-epoch "$(RELEASE_SOURCE_DATE_EPOCH)" --source-url "$(IMAGE_SOURCE)"; \
+		--source-date-epoch "$(RELEASE_SOURCE_DATE_EPOCH)" --source-url "$(IMAGE_SOURCE)" \
+		--plugin ./cmd/kubectl-budgetgate --plugin-platforms "$(RELEASE_PLUGIN_PLATFORMS)" --krew-manifest plugins/krew/budgetgate.yaml; \
 	echo "==> release $(VERSION) in $(RELEASE_DIR) ($$(( $$(date +%s) - start ))s)"
 
 .PHONY: release-check

@@ -211,6 +211,7 @@ type assembleOptions struct {
 	commit, sourceURL                               string
 	epoch                                           int64
 	requireChart                                    bool
+	plugin                                          pluginOptions
 }
 
 func assembleFlags(o *assembleOptions) *flag.FlagSet {
@@ -233,6 +234,13 @@ func assembleFlags(o *assembleOptions) *flag.FlagSet {
 	fs.StringVar(&o.commit, "commit", "", "The commit the binaries are stamped with.")
 	fs.Int64Var(&o.epoch, "source-date-epoch", -1, "SOURCE_DATE_EPOCH: every timestamp of the release.")
 	fs.StringVar(&o.sourceURL, "source-url", "https://github.com/budgetgate/budgetgate", "The repository (notes).")
+	fs.StringVar(&o.plugin.pkg, "plugin", "", "The kubectl plugin's main package, e.g. ./cmd/kubectl-budgetgate; empty: no plugin archives.")
+	fs.StringVar(&o.plugin.binary, "plugin-binary", "kubectl-budgetgate", "The plugin's binary name.")
+	fs.StringVar(&o.plugin.platforms, "plugin-platforms", "linux/amd64,linux/arm64,darwin/amd64,darwin/arm64,windows/amd64",
+		"OS/ARCH of the plugin archives.")
+	fs.StringVar(&o.plugin.files, "plugin-files", "LICENSE", "Comma-separated files every plugin archive holds beside the binary.")
+	fs.StringVar(&o.plugin.manifest, "krew-manifest", "plugins/krew/budgetgate.yaml",
+		"The krew-release-bot template, rendered and checked against the archives; empty: not rendered.")
 	return fs
 }
 
@@ -284,6 +292,9 @@ func assemble(args []string) error {
 		return err
 	}
 	if err := addSBOMs(o, v, images, in.images, tmp); err != nil {
+		return err
+	}
+	if in.plugin, err = addPluginArchives(o, v, tmp); err != nil {
 		return err
 	}
 	if err := os.WriteFile(filepath.Join(tmp, "release-notes.md"), []byte(releaseNotes(in)), 0o644); err != nil {

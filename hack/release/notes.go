@@ -52,6 +52,7 @@ type notesInput struct {
 	changes   string // the CHANGELOG section's body
 	images    []releasedImage
 	chart     string // the chart archive's name, "" when the chart was skipped
+	plugin    []pluginArchive
 	chartRepo string // oci://ghcr.io/budgetgate/charts
 	sourceURL string // https://github.com/budgetgate/budgetgate
 	commit    string
@@ -88,6 +89,15 @@ func releaseNotes(in notesInput) string {
 			"  --namespace budgetgate-system --create-namespace\n", in.chartRepo, in.v.chart())
 	}
 	b.WriteString("```\n\n")
+	if len(in.plugin) > 0 {
+		platforms := make([]string, 0, len(in.plugin))
+		for _, a := range in.plugin {
+			platforms = append(platforms, a.platform)
+		}
+		fmt.Fprintf(&b, "kubectl plugin ([docs/kubectl-plugin.md](%s/blob/%s/docs/kubectl-plugin.md)) for %s: "+
+			"`kubectl-budgetgate_%s_OS_ARCH.tar.gz` (`.zip` on Windows), and `%s`, its krew manifest for this release.\n\n",
+			in.sourceURL, in.v.tag, strings.Join(platforms, ", "), in.v.tag, krewManifestFile)
+	}
 	b.WriteString("Attached: `install.yaml` (the manager pinned by digest), the images as OCI archives " +
 		"(`*.oci.tar`, their index digests in `*.digest`), a CycloneDX SBOM per image and platform " +
 		"(`*.cdx.json`), and `SHA256SUMS` over every file (`sha256sum -c SHA256SUMS`).\n\n")
