@@ -149,11 +149,21 @@ func (b Binaries) Backfill(t testing.TB, dataDir string, families ...Family) {
 	if err := errors.Join(WriteOpenMetrics(f, families...), f.Close()); err != nil {
 		t.Fatal(err)
 	}
+	if err := b.CreateBlocks(file, dataDir); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// CreateBlocks writes the OpenMetrics file into TSDB blocks under dataDir
+// with `promtool tsdb create-blocks-from openmetrics`, as Backfill does, for
+// programs that write their own (large) file: the benches.
+func (b Binaries) CreateBlocks(file, dataDir string) error {
 	cmd := exec.Command(b.Promtool, "tsdb", "create-blocks-from", "--quiet",
 		"--max-block-duration=744h", "openmetrics", file, dataDir)
 	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("%s: %v\n%s", strings.Join(cmd.Args, " "), err, out)
+		return fmt.Errorf("%s: %w\n%s", strings.Join(cmd.Args, " "), err, out)
 	}
+	return nil
 }
 
 // Options configure Start.
@@ -186,7 +196,26 @@ type Server struct {
 // ready. Its log is printed if the test fails.
 func (b Binaries) Start(t testing.TB, opts Options) *Server {
 	t.Helper()
-	dir := t.TempDir()
+	s, err := b.Run(t.TempDir(), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		s.Stop()
+		if t.Failed() {
+			t.Logf("prometheus log:\n%s", s.tail())
+		}
+	})
+	return s
+}
+
+// Run starts prometheus for a program that is not a test (the benches),
+// with its configuration and log in dir, and returns once it is ready. It
+// runs until Stop.
+func (b Binaries) Run(dir string, opts Options) (*Server, error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, err
+	}
 	if opts.DataDir == "" {
 		opts.DataDir = filepath.Join(dir, "data")
 	}
@@ -198,22 +227,21 @@ func (b Binaries) Start(t testing.TB, opts Options) *Server {
 	}
 	config := filepath.Join(dir, "prometheus.yml")
 	if err := os.WriteFile(config, []byte(opts.Config), 0o644); err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
 
 	var last error
 	for range 3 { // another process may take the free port before us
-		s, err := b.start(t, dir, config, opts)
+		s, err := b.start(dir, config, opts)
 		if err == nil {
-			return s
+			return s, nil
 		}
 		last = err
 	}
-	t.Fatalf("prometheus did not start: %v", last)
-	return nil
+	return nil, fmt.Errorf("prometheus did not start: %w", last)
 }
 
-func (b Binaries) start(t testing.TB, dir, config string, opts Options) (*Server, error) {
+func (b Binaries) start(dir, config string, opts Options) (*Server, error) {
 	port, err := freePort()
 	if err != nil {
 		return nil, err
@@ -244,15 +272,9 @@ func (b Binaries) start(t testing.TB, dir, config string, opts Options) (*Server
 	go func() { _ = s.cmd.Wait(); close(s.done) }()
 
 	if err := s.waitReady(time.Minute); err != nil {
-		s.stop()
+		s.Stop()
 		return nil, fmt.Errorf("%w\n%s", err, s.tail())
 	}
-	t.Cleanup(func() {
-		s.stop()
-		if t.Failed() {
-			t.Logf("prometheus log:\n%s", s.tail())
-		}
-	})
 	return s, nil
 }
 
@@ -276,8 +298,16 @@ func (s *Server) waitReady(timeout time.Duration) error {
 	return fmt.Errorf("prometheus not ready after %v", timeout)
 }
 
-// stop asks prometheus to shut down and kills it after 10s.
-func (s *Server) stop() {
+// Pid is the process id of the server.
+func (s *Server) Pid() int { return s.cmd.Process.Pid }
+
+// Reload makes the server read its configuration and rule files again
+// (SIGHUP).
+func (s *Server) Reload() error { return s.cmd.Process.Signal(syscall.SIGHUP) }
+
+// Stop asks prometheus to shut down and kills it after 10s; Start's servers
+// stop by themselves at the end of the test.
+func (s *Server) Stop() {
 	_ = s.cmd.Process.Signal(syscall.SIGTERM)
 	select {
 	case <-s.done:
