@@ -13,10 +13,11 @@ E2E_TIMEOUT ?= 40m
 export E2E_FOCUS
 
 .PHONY: e2e-binaries
-e2e-binaries: prometheus argo-rollouts ## Build what the e2e suite runs: manager, demo app, local-webhook (it installs the committed dist/install.yaml), the Argo Rollouts controller.
+e2e-binaries: prometheus argo-rollouts ## Build what the e2e suite runs: manager, demo app, local-webhook (it installs the committed dist/install.yaml), the kubectl plugin, the Argo Rollouts controller.
 	go build -o bin/manager ./cmd
 	go build -o bin/demo-app ./cmd/demo-app
 	go build -o bin/local-webhook ./hack/local-webhook
+	go build -o bin/kubectl-budgetgate ./cmd/kubectl-budgetgate
 
 # The Argo Rollouts controller the suite runs beside the cluster
 # (test/e2e/rollout_test.go), with Argo's CRDs and ClusterRole of the same

@@ -45,6 +45,10 @@ type environment interface {
 	StartOperator() error
 	StopPrometheus() error
 	StartPrometheus() error
+	// PrometheusURL is the address of a Prometheus holding the story's whole
+	// history, for kubectl budgetgate simulate, or an error saying why there
+	// is none.
+	PrometheusURL() (string, error)
 	// SetErrorRate sets the share of failing checkout requests.
 	SetErrorRate(rate float64) error
 	// Replicas returns the operator's replicas as they run now, or an error

@@ -14,10 +14,18 @@ import (
 
 const shopNamespace = "shop-e2e"
 
+// What the controller decided live, for the replay to be compared with
+// (kubectl budgetgate simulate, at the end of the story).
+var (
+	storyStart             time.Time
+	liveFrozen, liveLifted time.Time
+)
+
 // The demo story, asserted: one SLO over the checkout service, a policy whose
 // windows are minutes, and errors switched on and off through the demo service.
 var _ = Describe("budgetgate on a real cluster", Ordered, func() {
 	BeforeAll(func() {
+		storyStart = time.Now()
 		By("deploying checkout (with one earlier release, so rollbacks have a target) and a ledger StatefulSet")
 		apply(fmt.Sprintf(`
 apiVersion: v1
@@ -121,6 +129,9 @@ spec:
 			g.Expect(s.Status.Freeze.Active).To(BeTrue())
 			g.Expect(s.Status.Freeze.Rule).To(Equal("fast-burn"))
 			g.Expect(s.condition("Frozen")).To(Equal("True"))
+			var err error
+			liveFrozen, err = time.Parse(time.RFC3339, s.Status.Freeze.Since)
+			g.Expect(err).NotTo(HaveOccurred())
 		}, 4*time.Minute).Should(Succeed())
 		Eventually(func(g Gomega) {
 			out, err := kubectl.Run("", "get", "deployment/checkout", "-n", shopNamespace, "-o", "jsonpath={.metadata.annotations}")
@@ -268,6 +279,9 @@ spec:
 			s := getSLO(g)
 			g.Expect(s.Status.Freeze.Active).To(BeFalse())
 			g.Expect(s.condition("Frozen")).To(Equal("False"))
+			var err error
+			liveLifted, err = time.Parse(time.RFC3339, s.conditionTime("Frozen"))
+			g.Expect(err).NotTo(HaveOccurred())
 		}, 5*time.Minute).Should(Succeed())
 		Eventually(func(g Gomega) {
 			out, err := kubectl.Run("", "get", "deployment/checkout", "-n", shopNamespace, "-o", "jsonpath={.metadata.annotations}")
@@ -279,6 +293,8 @@ spec:
 	})
 
 	It("releases the Argo Rollout once the freeze lifted", specRolloutAfterLift)
+
+	It("replays the story with kubectl budgetgate simulate and finds the freeze the controller decided live", specSimulateStory)
 })
 
 // kc runs kubectl in the shop namespace and expects success.
@@ -320,9 +336,10 @@ type slo struct {
 			HoldUntil string `json:"holdUntil"`
 		} `json:"freeze"`
 		Conditions []struct {
-			Type   string `json:"type"`
-			Status string `json:"status"`
-			Reason string `json:"reason"`
+			Type               string `json:"type"`
+			Status             string `json:"status"`
+			Reason             string `json:"reason"`
+			LastTransitionTime string `json:"lastTransitionTime"`
 		} `json:"conditions"`
 	} `json:"status"`
 }
@@ -334,6 +351,15 @@ func (s slo) condition(t string) string {
 		}
 	}
 	return "Unknown"
+}
+
+func (s slo) conditionTime(t string) string {
+	for _, c := range s.Status.Conditions {
+		if c.Type == t {
+			return c.LastTransitionTime
+		}
+	}
+	return ""
 }
 
 func (s slo) conditionReason(t string) string {

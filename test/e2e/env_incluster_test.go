@@ -4,6 +4,7 @@ package e2e
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/url"
 	"os"
@@ -164,6 +165,12 @@ func (e *inClusterEnv) StopPrometheus() error {
 
 func (e *inClusterEnv) StartPrometheus() error {
 	return scaleTo(inClusterPromNamespace, inClusterPromDeployment, inClusterPromPods, "1")
+}
+
+// PrometheusURL: none. The in-cluster Prometheus keeps its TSDB in an
+// emptyDir, so the story's history before StopPrometheus is gone.
+func (e *inClusterEnv) PrometheusURL() (string, error) {
+	return "", errors.New("the in-cluster Prometheus lost the story's history at its restart (emptyDir storage)")
 }
 
 func (e *inClusterEnv) SetErrorRate(rate float64) error {

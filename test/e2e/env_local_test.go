@@ -28,7 +28,7 @@ type localEnv struct {
 	operators           []*localOperator
 	webhookProxy        *utils.Proxy
 	prometheus, demoApp *utils.Process
-	demoURL             string
+	demoURL, promURL    string
 }
 
 // localOperator is one manager process.
@@ -109,6 +109,7 @@ scrape_configs:
 	_, err = kubectl.Run("", "apply", "--server-side", "--field-manager=e2e", "-f", webhooks)
 	Expect(err).NotTo(HaveOccurred())
 	e.prometheus, e.demoApp, e.demoURL = prometheus, demoApp, demoURL
+	e.promURL = fmt.Sprintf("http://127.0.0.1:%d", promPort)
 	return e
 }
 
@@ -124,6 +125,10 @@ func (e *localEnv) StopOperator() error {
 func (e *localEnv) StopPrometheus() error { return e.prometheus.Stop() }
 
 func (e *localEnv) StartPrometheus() error { return e.prometheus.Start() }
+
+// PrometheusURL: the local Prometheus keeps its TSDB on disk across
+// StopPrometheus, so it holds the whole story.
+func (e *localEnv) PrometheusURL() (string, error) { return e.promURL, nil }
 
 // StartOperator starts the replicas that are not running and returns once
 // every replica is ready (its webhook serves).
