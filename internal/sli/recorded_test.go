@@ -116,4 +116,21 @@ func TestMeasureRangeEqualsMeasure(t *testing.T) {
 	if len(got[time.Hour]) != 13 {
 		t.Errorf("%d instants over 2h at 10m, want 13", len(got[time.Hour]))
 	}
+
+	// 14,401 instants, more than the 11,000 points Prometheus answers for one
+	// range query: asked in pieces on the same grid, none lost or doubled.
+	fine, err := p.MeasureRange(context.Background(), ratioIndicator, windows, start, end, 500*time.Millisecond)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, w := range windows {
+		if len(fine[w]) != 14401 {
+			t.Errorf("%s: %d instants over 2h at 500ms, want 14401", w, len(fine[w]))
+		}
+		for at, r := range got[w] {
+			if f, ok := fine[w][at]; !ok || f != r {
+				t.Errorf("%s at %s: %+v at 500ms, %+v at 10m", w, at.Format(time.Kitchen), f, r)
+			}
+		}
+	}
 }
