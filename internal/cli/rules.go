@@ -131,11 +131,11 @@ func (r *root) runRules(cmd *cobra.Command, o *rulesOptions, name string) error 
 	case outputYAML, outputJSON:
 		var obj any
 		if len(all) == 1 {
-			obj = prometheusRule(all[0])
+			obj = rules.PrometheusRule(all[0].slo, all[0].groups, nil)
 		} else {
 			list := &metav1.List{TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "List"}}
 			for _, sr := range all {
-				list.Items = append(list.Items, runtime.RawExtension{Object: prometheusRule(sr)})
+				list.Items = append(list.Items, runtime.RawExtension{Object: rules.PrometheusRule(sr.slo, sr.groups, nil)})
 			}
 			obj = list
 		}
@@ -177,20 +177,8 @@ func rulesOf(ctx context.Context, c client.Reader, slo *slov1alpha1.ServiceLevel
 		}
 		return sr, fmt.Errorf("ServiceLevelObjective %s/%s: %w%s", slo.Namespace, slo.Name, err, hint)
 	}
-	sr.groups, err = rules.Generate(slo, sr.resolution.Policy, generateOptions(slo, sr.resolution.Policy))
+	sr.groups, err = rules.Generate(slo, sr.resolution.Policy, rules.OptionsFor(slo, sr.resolution.Policy))
 	return sr, err
-}
-
-// generateOptions are the options of rules.Generate for an SLO under p:
-// the ones the controller passes when it writes the SLO's PrometheusRule
-// (internal/controller/slo_rules.go), the policy's severities and the SLO's
-// alert labels.
-func generateOptions(slo *slov1alpha1.ServiceLevelObjective, p policy.Policy) rules.Options {
-	o := rules.Options{Severities: p.Severities}
-	if a := slo.Spec.Alerting; a != nil {
-		o.Labels = a.Labels
-	}
-	return o
 }
 
 // describeResolution says which policy applies and why, for stderr.
@@ -211,28 +199,6 @@ func describeResolution(slo *slov1alpha1.ServiceLevelObjective, res policy.Resol
 		return fmt.Sprintf("the built-in policy (no ErrorBudgetPolicy %q)", slov1alpha1.DefaultPolicyName)
 	}
 	return fmt.Sprintf("policy %q (the policy SLOs without a policyRef use)", name)
-}
-
-// PrometheusRuleName is the name of an SLO's PrometheusRule.
-func PrometheusRuleName(slo string) string { return "budgetgate-" + slo }
-
-// Labels of the PrometheusRule of an SLO.
-const (
-	labelManagedBy = "app.kubernetes.io/managed-by"
-	labelSLO       = "budgetgate.dev/slo"
-)
-
-// prometheusRule is the PrometheusRule that holds an SLO's rules.
-func prometheusRule(sr sloRules) *monitoringv1.PrometheusRule {
-	return &monitoringv1.PrometheusRule{
-		TypeMeta: metav1.TypeMeta{APIVersion: monitoringv1.SchemeGroupVersion.String(), Kind: monitoringv1.PrometheusRuleKind},
-		ObjectMeta: metav1.ObjectMeta{
-			Name:      PrometheusRuleName(sr.slo.Name),
-			Namespace: sr.slo.Namespace,
-			Labels:    map[string]string{labelManagedBy: "budgetgate", labelSLO: sr.slo.Name},
-		},
-		Spec: monitoringv1.PrometheusRuleSpec{Groups: sr.groups},
-	}
 }
 
 func scheme() *runtime.Scheme {

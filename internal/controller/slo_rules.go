@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"maps"
 	"slices"
 	"strings"
 	"sync"
@@ -41,15 +40,8 @@ import (
 // prometheusRuleGVK is the Prometheus Operator's PrometheusRule.
 var prometheusRuleGVK = schema.GroupVersionKind{Group: monitoringv1.SchemeGroupVersion.Group, Version: "v1", Kind: monitoringv1.PrometheusRuleKind}
 
-// Labels budgetgate puts on the PrometheusRules it writes.
-const (
-	labelManagedBy = "app.kubernetes.io/managed-by"
-	managedBy      = "budgetgate"
-	labelSLO       = "budgetgate.dev/slo"
-)
-
 // PrometheusRuleName is the name of the PrometheusRule of an SLO.
-func PrometheusRuleName(slo string) string { return "budgetgate-" + slo }
+func PrometheusRuleName(slo string) string { return rules.PrometheusRuleName(slo) }
 
 // startRuleWatch returns a function that starts, once, the watch through
 // which a PrometheusRule that someone changed or deleted re-queues its SLO.
@@ -110,24 +102,12 @@ func (r *ServiceLevelObjectiveReconciler) syncRules(ctx context.Context, slo *sl
 			log.Error(err, "Cannot watch PrometheusRules: a changed one is written again only when its SLO's rules change")
 		}
 	}
-	groups, err := rules.Generate(slo, p, rules.Options{Severities: p.Severities, Labels: alertLabels(slo)})
+	groups, err := rules.Generate(slo, p, rules.OptionsFor(slo, p))
 	if err != nil {
 		setRulesCondition(slo, metav1.ConditionFalse, slov1alpha1.ReasonRulesFailed, err.Error())
 		return
 	}
-	want := &monitoringv1.PrometheusRule{
-		TypeMeta: metav1.TypeMeta{APIVersion: monitoringv1.SchemeGroupVersion.String(), Kind: monitoringv1.PrometheusRuleKind},
-		ObjectMeta: metav1.ObjectMeta{
-			Namespace: slo.Namespace, Name: PrometheusRuleName(slo.Name),
-			Labels: maps.Clone(r.RuleLabels),
-		},
-		Spec: monitoringv1.PrometheusRuleSpec{Groups: groups},
-	}
-	if want.Labels == nil {
-		want.Labels = map[string]string{}
-	}
-	want.Labels[labelManagedBy] = managedBy
-	want.Labels[labelSLO] = slo.Name
+	want := rules.PrometheusRule(slo, groups, r.RuleLabels)
 	if err := controllerutil.SetControllerReference(slo, want, r.Scheme()); err != nil {
 		setRulesCondition(slo, metav1.ConditionFalse, slov1alpha1.ReasonRulesFailed, err.Error())
 		return
@@ -205,13 +185,6 @@ func setRulesCondition(slo *slov1alpha1.ServiceLevelObjective, status metav1.Con
 	apimeta.SetStatusCondition(&slo.Status.Conditions, metav1.Condition{
 		Type: slov1alpha1.ConditionRulesWritten, Status: status, Reason: reason, Message: msg, ObservedGeneration: slo.Generation,
 	})
-}
-
-func alertLabels(slo *slov1alpha1.ServiceLevelObjective) map[string]string {
-	if slo.Spec.Alerting == nil {
-		return nil
-	}
-	return slo.Spec.Alerting.Labels
 }
 
 func specHash(pr *monitoringv1.PrometheusRule) (string, error) {
