@@ -31,6 +31,15 @@ func specSimulateStory() {
 	}
 	Expect(liveFrozen.IsZero() || liveLifted.IsZero()).To(BeFalse(),
 		"the freeze and lift specs record when the controller froze and lifted")
+	// Status times are whole seconds: one more second of slack.
+	tolerance := 2*simulateStep + time.Second
+	// The replay ends at now truncated to its step, and a lift within the
+	// tolerance must lie inside it: the lift spec and the Rollout's release
+	// after it may take only seconds, so wait until it would.
+	if wait := time.Until(liveLifted.Add(tolerance + simulateStep)); wait > 0 {
+		By(fmt.Sprintf("waiting %s, until a replay lifting %s after the controller would end inside the history", wait.Round(time.Second), tolerance))
+		time.Sleep(wait)
+	}
 	since := time.Since(storyStart).Truncate(time.Second) + 30*time.Second
 	out, err := exec.Command(bin("kubectl-budgetgate"), "--kubeconfig", kubectl.Kubeconfig,
 		"simulate", "checkout-availability", "-n", shopNamespace, "--prometheus", promURL,
@@ -52,12 +61,10 @@ func specSimulateStory() {
 	Expect(res.Freezes).To(HaveLen(1), "one freeze over the story, as live:\n%s", out)
 	f := res.Freezes[0]
 	Expect(f.Rule).To(Equal("fast-burn"))
-	Expect(f.Open).To(BeFalse(), "the replay lifted the freeze before its end")
+	Expect(f.Open).To(BeFalse(), "the replay lifts the freeze before its end (the controller lifted at %s):\n%s", liveLifted.Format(time.RFC3339), out)
 	Expect(res.Pages).NotTo(BeEmpty())
 	Expect(res.Pages[0].From).To(Equal(f.From), "the freeze starts when its rule first pages")
 
-	// Status times are whole seconds: one more second of slack.
-	tolerance := 2*simulateStep + time.Second
 	fmt.Fprintf(GinkgoWriter, "live froze %s, replay %s (%+v); live lifted %s, replay %s (%+v); %d evaluations\n",
 		liveFrozen.Format(time.RFC3339), f.From.Format(time.RFC3339), f.From.Sub(liveFrozen),
 		liveLifted.Format(time.RFC3339), f.To.Format(time.RFC3339), f.To.Sub(liveLifted), res.Evaluations)
