@@ -150,12 +150,13 @@ func (r *root) runSimulate(cmd *cobra.Command, o *simulateOptions, name string) 
 		if err != nil {
 			return err
 		}
-		title := fmt.Sprintf("%s/%s under policy %s: %d freezes, %.1fh frozen", ns, name, sim.Policy, len(sim.Freezes), sim.FrozenHours)
+		frozenFor := shortDuration(time.Duration(sim.FrozenHours * float64(time.Hour)))
+		title := fmt.Sprintf("%s/%s under policy %s: %s, %s frozen", ns, name, sim.Policy, countOf(len(sim.Freezes), "freeze"), frozenFor)
 		if err := errors.Join(simulate.Chart(f, title, sim.result, sim.Thresholds, simulate.ChartFormat(o.output)), f.Close()); err != nil {
 			return err
 		}
-		fmt.Fprintf(r.streams.Out, "wrote %s: %d freezes, %s frozen, %d of %d releases denied\n", path, len(sim.Freezes),
-			shortDuration(time.Duration(sim.FrozenHours*float64(time.Hour))), len(sim.Denied), sim.Releases)
+		fmt.Fprintf(r.streams.Out, "wrote %s: %s, %s frozen, %d of %d releases denied\n", path, countOf(len(sim.Freezes), "freeze"),
+			frozenFor, len(sim.Denied), sim.Releases)
 		return nil
 	}
 	return sim.Render(r.streams.Out, o.width)
@@ -352,7 +353,7 @@ func (s *Simulation) RenderText(w io.Writer) error {
 	fmt.Fprintf(&b, "Policy %q over %s/%s (target %s%% over %s), %s → %s, every %s (%d evaluations, %s):\n",
 		s.Policy, s.Namespace, s.SLO, s.Target, s.Window, s.From.Format("2006-01-02 15:04Z"), s.To.Format("2006-01-02 15:04Z"), s.Step, s.Evaluations, s.Took)
 	span := s.To.Sub(s.From).Hours()
-	fmt.Fprintf(&b, "  frozen %d times, %s in all (%.1f%% of the time)\n", len(s.Freezes), shortDuration(time.Duration(s.FrozenHours*float64(time.Hour))), 100*s.FrozenHours/span)
+	fmt.Fprintf(&b, "  %s, %s frozen in all (%.1f%% of the time)\n", countOf(len(s.Freezes), "freeze"), shortDuration(time.Duration(s.FrozenHours*float64(time.Hour))), 100*s.FrozenHours/span)
 	for _, f := range s.Freezes {
 		open := ""
 		if f.Open {
@@ -377,4 +378,12 @@ func (s *Simulation) RenderText(w io.Writer) error {
 	b.WriteString("\n")
 	_, err := io.WriteString(w, b.String())
 	return err
+}
+
+// countOf is "1 freeze", "2 freezes".
+func countOf(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return fmt.Sprintf("%d %ses", n, noun)
 }

@@ -108,11 +108,11 @@ spec:
 
 	// The text, the terminal chart and the SVG.
 	text, _, err := run(t, "", args...)
-	if err != nil || !strings.Contains(text, "frozen 1 times, ") || !strings.Contains(text, "frozen │") {
+	if err != nil || !strings.Contains(text, "1 freeze, ") || !strings.Contains(text, "frozen │") {
 		t.Errorf("text output: %v\n%s", err, text)
 	}
 	svg := filepath.Join(t.TempDir(), "sim.svg")
-	if out, _, err := run(t, "", append(args, "-o", "svg", "--file", svg)...); err != nil || !strings.Contains(out, "wrote "+svg+": 1 freezes") {
+	if out, _, err := run(t, "", append(args, "-o", "svg", "--file", svg)...); err != nil || !strings.Contains(out, "wrote "+svg+": 1 freeze, ") {
 		t.Errorf("-o svg: %v %s", err, out)
 	}
 	if b, err := os.ReadFile(svg); err != nil || !strings.Contains(string(b), "fast-burn freezes at 14.4x") {

@@ -55,13 +55,14 @@ func Chart(w io.Writer, title string, res Result, th []Threshold, format ChartFo
 		return fmt.Errorf("simulate: nothing to draw")
 	}
 	t0 := res.Points[0].At
-	x := func(t time.Time) float64 { return t.Sub(t0).Hours() }
+	unit, unitName := axisUnit(res.Points[len(res.Points)-1].At.Sub(t0))
+	x := func(t time.Time) float64 { return float64(t.Sub(t0)) / float64(unit) }
 	xEnd := x(res.Points[len(res.Points)-1].At)
 
 	budgetPlot := plot.New()
 	budgetPlot.Title.Text = title
 	budgetPlot.Y.Label.Text = "budget left (%)"
-	budgetPlot.X.Label.Text = fmt.Sprintf("hours since %s", t0.UTC().Format("2006-01-02 15:04 MST"))
+	budgetPlot.X.Label.Text = fmt.Sprintf("%s since %s", unitName, t0.UTC().Format("2006-01-02 15:04 MST"))
 	burnPlot := plot.New()
 	burnPlot.Y.Label.Text = "burn rate (x)"
 	burnPlot.X.Label.Text = budgetPlot.X.Label.Text
@@ -273,4 +274,17 @@ func Terminal(w io.Writer, res Result, width, height int) error {
 	_, err := fmt.Fprintf(w, "        %s%s%s\n", first.UTC().Format("Jan 02 15:04"),
 		strings.Repeat(" ", max(1, width-24)), last.UTC().Format("Jan 02 15:04"))
 	return err
+}
+
+// axisUnit is the time axis's unit for a replay of span: minutes for a
+// demo's few minutes, hours up to three days, days beyond.
+func axisUnit(span time.Duration) (time.Duration, string) {
+	switch {
+	case span <= 3*time.Hour:
+		return time.Minute, "minutes"
+	case span <= 72*time.Hour:
+		return time.Hour, "hours"
+	default:
+		return 24 * time.Hour, "days"
+	}
 }

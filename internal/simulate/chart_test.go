@@ -68,7 +68,8 @@ func TestChartSVG(t *testing.T) {
 	if len(shaded) != 2*len(res.Freezes)+1 {
 		t.Errorf("%d shaded shapes, want %d (a freeze in each of 2 panels, and the legend)", len(shaded), 2*len(res.Freezes)+1)
 	}
-	for _, want := range []string{"fast-burn freezes at 14.4x", "burn over 1h", "budget left", "frozen (1, 55m0s)"} {
+	for _, want := range []string{"fast-burn freezes at 14.4x", "burn over 1h", "budget left", "frozen (1, 55m0s)",
+		"minutes since 2026-11-20 09:00 UTC"} {
 		if !strings.Contains(svg, want) {
 			t.Errorf("the SVG has no %q", want)
 		}
@@ -156,4 +157,19 @@ func atof(t *testing.T, s string) float64 {
 		t.Fatal(err)
 	}
 	return f
+}
+
+// The time axis counts in a unit the replay's span reads well in.
+func TestAxisUnit(t *testing.T) {
+	for _, c := range []struct {
+		span time.Duration
+		want string
+	}{
+		{5 * time.Minute, "minutes"}, {3 * time.Hour, "minutes"}, {3*time.Hour + time.Minute, "hours"},
+		{72 * time.Hour, "hours"}, {30 * 24 * time.Hour, "days"},
+	} {
+		if _, got := axisUnit(c.span); got != c.want {
+			t.Errorf("axisUnit(%s) = %s, want %s", c.span, got, c.want)
+		}
+	}
 }
