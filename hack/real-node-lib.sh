@@ -142,13 +142,16 @@ HOST_PATHS=(
 
 # host_fs_listing: the paths, three levels deep, of the host directories the
 # node could write to (outside the work dir), minus those that change on their
-# own (package caches, journals). `up` keeps one listing, the check compares.
+# own (package caches, journals) and /run/mount, util-linux's libmount state,
+# which the first mount(8) or umount(8) on a freshly booted machine creates and
+# every later one shares (down's unmounts may be that first one: a CI run on a
+# fresh machine failed on it). `up` keeps one listing, the check compares.
 host_fs_listing() {
   {
     find /etc /opt /run /var /srv /usr/local /root /home -xdev -maxdepth 3 \
       \( -path /root/go -o -path /root/.cache -o -path /var/cache -o -path /var/lib/apt \
       -o -path /var/lib/dpkg -o -path /var/log -o -path /run/user -o -path /var/tmp -o -path /var/mail \
-      -o -path /run/sshd -o -path /root/.bash_history -o -path /root/.lesshst -o -path /root/.viminfo \
+      -o -path /run/sshd -o -path /run/mount -o -path /root/.bash_history -o -path /root/.lesshst -o -path /root/.viminfo \
       -o -path /root/.npm -o -path /root/.pyenv -o -path /root/.cargo -o -path /root/.rustup \) -prune -o -print 2>/dev/null || true
     # /var/log holds the kubelet's /var/log/containers and /var/log/pods: list them.
     find /var/log/containers /var/log/pods -maxdepth 0 2>/dev/null || true
