@@ -35,10 +35,8 @@ import (
 	"flag"
 	"fmt"
 	"os"
-	"os/exec"
 	"os/signal"
 	"path/filepath"
-	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -60,6 +58,7 @@ import (
 	"github.com/budgetgate/budgetgate/internal/policy"
 	"github.com/budgetgate/budgetgate/internal/testbin"
 	prometheustest "github.com/budgetgate/budgetgate/test/prometheus"
+	"github.com/budgetgate/budgetgate/test/utils"
 )
 
 // The phases: every window measured raw, with no rules in Prometheus
@@ -235,7 +234,7 @@ func (b *bench) run(ctx context.Context) error {
 	if err := os.MkdirAll(b.work, 0o755); err != nil {
 		return err
 	}
-	b.rep.Machine = machineInfo(cfg.root)
+	b.rep.Machine = utils.MachineInfo(cfg.root)
 	b.rep.Versions = versions()
 	b.rep.Config = runConfig{
 		SLOs: cfg.slos, Namespaces: (cfg.slos + slosPerNamespace - 1) / slosPerNamespace, Target: "99.9", Window: cfg.window,
@@ -529,25 +528,6 @@ func closeInheritedFiles() {
 			syscall.CloseOnExec(fd)
 		}
 	}
-}
-
-func machineInfo(root string) machine {
-	m := machine{CPUs: runtime.NumCPU(), GoVersion: runtime.Version(), OSArch: runtime.GOOS + "/" + runtime.GOARCH}
-	if out, err := exec.Command("git", "-C", root, "rev-parse", "--short", "HEAD").Output(); err == nil {
-		m.Commit = strings.TrimSpace(string(out))
-	}
-	if out, err := exec.Command("git", "-C", root, "status", "--porcelain", "--untracked-files=no").Output(); err == nil {
-		m.Dirty = len(strings.TrimSpace(string(out))) > 0
-	}
-	if out, err := os.ReadFile("/proc/cpuinfo"); err == nil {
-		for line := range strings.SplitSeq(string(out), "\n") {
-			if k, v, ok := strings.Cut(line, ":"); ok && strings.TrimSpace(k) == "model name" {
-				m.Host = strings.TrimSpace(v)
-				break
-			}
-		}
-	}
-	return m
 }
 
 // versions are the pins of hack/versions.env the run used.

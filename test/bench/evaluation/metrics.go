@@ -16,6 +16,8 @@ import (
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
+
+	"github.com/budgetgate/budgetgate/test/utils"
 )
 
 // series is one sample of a scraped /metrics page: summaries and histograms
@@ -193,27 +195,10 @@ func scrape(ctx context.Context, url string) (metrics, error) {
 	return parseMetrics(resp.Body)
 }
 
-// clockTicks is USER_HZ, the unit of /proc CPU times (100 on every Linux
-// architecture Go supports).
-const clockTicks = 100
-
-// procCPUSeconds is a process's user+system CPU time from /proc/PID/stat
-// (fields 14 and 15, counted after the command name's closing parenthesis).
+// procCPUSeconds is a process's user+system CPU time from /proc/PID/stat.
 func procCPUSeconds(stat string) (float64, error) {
-	end := strings.LastIndexByte(stat, ')')
-	if end < 0 {
-		return 0, fmt.Errorf("no command name in %q", stat)
-	}
-	rest := strings.Fields(stat[end+1:])
-	if len(rest) < 13 {
-		return 0, fmt.Errorf("short stat line %q", stat)
-	}
-	utime, err1 := strconv.ParseUint(rest[11], 10, 64)
-	stime, err2 := strconv.ParseUint(rest[12], 10, 64)
-	if err1 != nil || err2 != nil {
-		return 0, fmt.Errorf("bad utime/stime in %q", stat)
-	}
-	return float64(utime+stime) / clockTicks, nil
+	t, err := utils.ProcTicks(stat)
+	return float64(t) / utils.ClockTicks, err
 }
 
 func readProcCPU(pid int) (float64, error) {
@@ -227,22 +212,8 @@ func readProcCPU(pid int) (float64, error) {
 // machineBusySeconds is the busy CPU time of the whole machine, all cores,
 // from the first line of /proc/stat (idle and iowait are not busy).
 func machineBusySeconds(stat string) (float64, error) {
-	line, _, _ := strings.Cut(stat, "\n")
-	f := strings.Fields(line)
-	if len(f) < 9 || f[0] != "cpu" {
-		return 0, fmt.Errorf("unexpected /proc/stat line %q", line)
-	}
-	var busy uint64
-	for i := 1; i <= 8; i++ {
-		v, err := strconv.ParseUint(f[i], 10, 64)
-		if err != nil {
-			return 0, fmt.Errorf("unexpected /proc/stat line %q", line)
-		}
-		if i != 4 && i != 5 { // idle, iowait
-			busy += v
-		}
-	}
-	return float64(busy) / clockTicks, nil
+	busy, _, err := utils.MachineTicks(stat)
+	return float64(busy) / utils.ClockTicks, err
 }
 
 func readMachineBusy() (float64, error) {

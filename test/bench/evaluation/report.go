@@ -9,27 +9,20 @@ import (
 	"path/filepath"
 	"text/tabwriter"
 	"time"
+
+	"github.com/budgetgate/budgetgate/test/utils"
 )
 
 type report struct {
 	StartedAt  time.Time         `json:"startedAt"`
 	FinishedAt time.Time         `json:"finishedAt"`
-	Machine    machine           `json:"machine"`
+	Machine    utils.Machine     `json:"machine"`
 	Versions   map[string]string `json:"versions"`
 	Config     runConfig         `json:"config"`
 	Setup      setup             `json:"setup"`
 	Phases     []*phase          `json:"phases"`
 	Comparison []comparison      `json:"comparison,omitempty"`
 	Notes      []string          `json:"notes,omitempty"`
-}
-
-type machine struct {
-	CPUs      int    `json:"cpus"`
-	Host      string `json:"host"`
-	GoVersion string `json:"goVersion"`
-	OSArch    string `json:"osArch"`
-	Commit    string `json:"commit"`
-	Dirty     bool   `json:"dirtyTree"`
 }
 
 type runConfig struct {

@@ -21,10 +21,8 @@ import (
 	"fmt"
 	"math"
 	"os"
-	"os/exec"
 	"os/signal"
 	"path/filepath"
-	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
@@ -43,6 +41,7 @@ import (
 
 	slov1alpha1 "github.com/budgetgate/budgetgate/api/v1alpha1"
 	"github.com/budgetgate/budgetgate/internal/testbin"
+	"github.com/budgetgate/budgetgate/test/utils"
 )
 
 type config struct {
@@ -227,7 +226,7 @@ func logf(format string, args ...any) {
 func (b *bench) run(ctx context.Context) error {
 	cfg := b.cfg
 	l := cfg.layout
-	b.rep.Machine = machineInfo(cfg.root)
+	b.rep.Machine = utils.MachineInfo(cfg.root)
 	b.rep.Config = runConfig{
 		Cluster: cfg.clusterName, Nodes: cfg.nodes, Namespaces: l.namespaces, Deployments: l.workloads(), Replicas: 0,
 		SLOs: l.slos(), FrozenSLOs: l.frozenSLOs(), FrozenWorkloads: l.frozenWorkloads(), FanoutWorkloads: cfg.fanout,
@@ -467,22 +466,3 @@ func (b *bench) teardown() {
 }
 
 func since(t time.Time) float64 { return round3(time.Since(t).Seconds()) }
-
-func machineInfo(root string) machine {
-	m := machine{CPUs: runtime.NumCPU(), GoVersion: runtime.Version(), OSArch: runtime.GOOS + "/" + runtime.GOARCH}
-	if out, err := exec.Command("git", "-C", root, "rev-parse", "--short", "HEAD").Output(); err == nil {
-		m.Commit = strings.TrimSpace(string(out))
-	}
-	if out, err := exec.Command("git", "-C", root, "status", "--porcelain", "--untracked-files=no").Output(); err == nil {
-		m.Dirty = len(strings.TrimSpace(string(out))) > 0
-	}
-	if out, err := os.ReadFile("/proc/cpuinfo"); err == nil {
-		for line := range strings.SplitSeq(string(out), "\n") {
-			if k, v, ok := strings.Cut(line, ":"); ok && strings.TrimSpace(k) == "model name" {
-				m.Host = strings.TrimSpace(v)
-				break
-			}
-		}
-	}
-	return m
-}

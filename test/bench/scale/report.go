@@ -10,14 +10,16 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/budgetgate/budgetgate/test/utils"
 )
 
 // report is what one run measured; it is printed and written as JSON.
 type report struct {
-	StartedAt  time.Time `json:"startedAt"`
-	FinishedAt time.Time `json:"finishedAt"`
-	Machine    machine   `json:"machine"`
-	Config     runConfig `json:"config"`
+	StartedAt  time.Time     `json:"startedAt"`
+	FinishedAt time.Time     `json:"finishedAt"`
+	Machine    utils.Machine `json:"machine"`
+	Config     runConfig     `json:"config"`
 
 	Setup    setupTimes `json:"setup"`
 	Manager  memory     `json:"manager"`
@@ -32,15 +34,6 @@ type report struct {
 	Admission      []admission    `json:"admission,omitempty"`
 	Targets        []targetResult `json:"targets"`
 	Notes          []string       `json:"notes,omitempty"`
-}
-
-type machine struct {
-	CPUs      int    `json:"cpus"`
-	GoVersion string `json:"goVersion"`
-	OSArch    string `json:"osArch"`
-	Commit    string `json:"commit"`
-	Dirty     bool   `json:"dirty"`
-	Host      string `json:"host,omitempty"`
 }
 
 type runConfig struct {
